@@ -128,6 +128,8 @@ class Session:
     def __post_init__(self):
         self.label = host_label(self.connection)
         self.connection.connect_timeout = self.settings.connect_timeout
+        for key in ("banner_timeout", "auth_timeout"):
+            self.connection.connect_kwargs.setdefault(key, self.settings.connect_timeout)
         apply_host_key_policy(self.connection, self.settings)
 
     def print(self, text: str = "") -> None:
@@ -192,5 +194,5 @@ class Session:
         """Close the connection; a running script sees its stdin end and stops."""
         try:
             self.connection.close()
-        except Exception:  # noqa: BLE001 - closing is best effort after a failure
+        except Exception:  # closing is best effort after a failure
             pass

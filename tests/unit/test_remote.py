@@ -51,3 +51,35 @@ def test_connection_failures_are_one_clear_line(exc, expected):
     error = connect_error("h", exc, settings({}))
     assert isinstance(error, ConnectError) and error.exit_code == 3
     assert expected in str(error) and str(error).startswith("h: ")
+
+
+def test_script_stops_and_cleans_up_when_the_channel_closes(tmp_path):
+    from trigger_maint.render import render
+
+    marker = tmp_path / "partial"
+    (tmp_path / "slow.sh.j2").write_text(
+        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n'
+        'touch {{ marker | quote }}\ntm_cleanup rm -f {{ marker | quote }}\n'
+        'tm_log started\nsleep 30\ntm_emit\n')
+    script = render("slow", template_dir=str(tmp_path), marker=str(marker))
+    proc = subprocess.Popen(["bash", "-c", heredoc(script)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline() == "started\n"
+    assert marker.exists()
+    proc.stdin.close()  # what the remote end sees when the client is interrupted
+    assert proc.wait(timeout=10) != 0
+    assert not marker.exists()
+
+
+def test_failed_command_reports_its_line(tmp_path):
+    from trigger_maint.render import render
+
+    (tmp_path / "bad.sh.j2").write_text(
+        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n'
+        'tm_put_str step one\nfalse\ntm_emit\n')
+    proc = subprocess.Popen(["bash", "-c", heredoc(render("bad", template_dir=str(tmp_path)))],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    result = parse_result(proc.stdout.read())  # stdin stays open, as an SSH channel's does
+    assert proc.wait(timeout=10) == 1
+    assert result["step"] == "one" and result["kind"] == "failed"
+    assert "command failed: false" in result["error"]

@@ -1,0 +1,92 @@
+"""preflight through the real CLI against rig hosts: layouts, host keys, bad input."""
+
+import json
+import socket
+import threading
+
+import paramiko
+import pytest
+
+EXPECTED = {
+    "v4": ("v4", ["electric", "postgres", "redis", "supervisor", "webapp"], "4.5.10"),
+    "v3": ("v3", ["coordinator", "docker-provider", "postgres", "redis", "webapp"], "3.3.17"),
+    "runbook": ("runbook", ["postgres", "redis", "webapp"], "4.5.10"),
+}
+
+
+@pytest.mark.parametrize("fixture", ["v4_host", "v3_host", "runbook_host"])
+def test_each_layout_is_found_with_its_services_and_version(request, cli, fixture):
+    host = request.getfixturevalue(fixture)
+    done = cli(host, "preflight", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    layout, services, version = EXPECTED[host.layout]
+    inst = found["installation"]
+    assert inst["layout"]["name"] == layout
+    assert inst["services"] == services
+    assert inst["version"]["version"] == version
+    assert inst["version"]["image_id"].startswith("sha256:")
+    assert found["hostname"] == f"trigger-host-{host.number}"
+    assert all(c["state"] == "running" for c in inst["containers"])
+    text = cli(host, "preflight")
+    assert f"layout {layout}" in text.stdout and f"v{version}" in text.stdout
+
+
+def test_unknown_host_key_is_refused_then_accept_new_saves_it(host, cli, tmp_path):
+    known = tmp_path / "known_hosts"
+    env = {"FABRIC_TRIGGER_KNOWN_HOSTS": str(known)}
+    refused = cli(host, "preflight", env=env)
+    assert refused.returncode == 3
+    assert "unknown host key" in refused.stderr and refused.stderr.count("\n") == 1
+    accepted = cli(host, "preflight", env={**env, "FABRIC_TRIGGER_HOST_KEY_POLICY": "accept-new"})
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"[{host.address}]:{host.port}" in known.read_text()
+    assert cli(host, "preflight", env=env).returncode == 0
+
+
+def test_changed_host_key_is_refused(host, cli, tmp_path):
+    known = tmp_path / "known_hosts"
+    other = paramiko.Ed25519Key.from_private_key_file(host.key)  # the client key, not the host's
+    known.write_text(f"[{host.address}]:{host.port} ssh-ed25519 {other.get_base64()}\n")
+    for policy in ("strict", "accept-new"):
+        done = cli(host, "preflight", env={"FABRIC_TRIGGER_KNOWN_HOSTS": str(known),
+                                           "FABRIC_TRIGGER_HOST_KEY_POLICY": policy})
+        assert done.returncode == 3
+        assert "host key does not match" in done.stderr
+
+
+def test_wrong_client_key_fails_authentication(host, cli, tmp_path):
+    path = tmp_path / "other_key"
+    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
+    args = [a if a != host.key else str(path) for a in host.fab_args()]
+    done = cli(host, "preflight", args=args)
+    assert done.returncode == 3
+    assert "authentication failed" in done.stderr
+
+
+def test_silent_server_times_out(host, cli):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    port = listener.getsockname()[1]
+    done = cli(host, "preflight", args=["-H", f"root@127.0.0.1:{port}", "-i", host.key],
+               env={"FABRIC_TRIGGER_CONNECT_TIMEOUT": "2",
+                    "FABRIC_TRIGGER_HOST_KEY_POLICY": "off"})
+    listener.close()
+    assert done.returncode == 3
+    assert f"127.0.0.1:{port}:" in done.stderr
+
+
+def test_wrong_path_and_missing_docker_are_clear(host, cli):
+    missing = cli(host, "preflight", "--path", "/srv/nothing-here")
+    assert missing.returncode == 2
+    assert "no installation folder /srv/nothing-here" in missing.stderr
+    host.run("mv /run/docker.sock /run/docker.sock.away")
+    try:
+        dead = cli(host, "preflight")
+    finally:
+        host.run("mv /run/docker.sock.away /run/docker.sock")
+    assert dead.returncode == 5
+    assert "the Docker engine does not answer" in dead.stderr
