@@ -59,14 +59,14 @@ def heredoc(script: str) -> str:
 
 def parse_result(stdout: str) -> dict | None:
     """The JSON object after the last result marker, or None when there is none."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MARK):
-            try:
-                value = json.loads(line[len(MARK):])
-            except json.JSONDecodeError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
+    start = stdout.rfind(MARK)
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(stdout[start + len(MARK):].lstrip())
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def host_label(connection: Connection) -> str:

@@ -2,10 +2,21 @@
 
 import json
 import socket
+import subprocess
 import threading
 
 import paramiko
 import pytest
+
+class Endpoint:
+    """Something `cli` can target with SSH arguments of the test's choosing."""
+
+    def __init__(self, *args):
+        self.args = list(args)
+
+    def fab_args(self):
+        return self.args
+
 
 EXPECTED = {
     "v4": ("v4", ["electric", "postgres", "redis", "supervisor", "webapp"], "4.5.10"),
@@ -57,9 +68,9 @@ def test_changed_host_key_is_refused(host, cli, tmp_path):
 
 def test_wrong_client_key_fails_authentication(host, cli, tmp_path):
     path = tmp_path / "other_key"
-    paramiko.RSAKey.generate(2048).write_private_key_file(str(path))
-    args = [a if a != host.key else str(path) for a in host.fab_args()]
-    done = cli(host, "preflight", args=args)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    done = cli(Endpoint(*[str(path) if a == str(host.key) else a for a in host.fab_args()]),
+               "preflight")
     assert done.returncode == 3
     assert "authentication failed" in done.stderr
 
@@ -71,7 +82,7 @@ def test_silent_server_times_out(host, cli):
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     port = listener.getsockname()[1]
-    done = cli(host, "preflight", args=["-H", f"root@127.0.0.1:{port}", "-i", host.key],
+    done = cli(Endpoint("-H", f"root@127.0.0.1:{port}", "-i", str(host.key)), "preflight",
                env={"FABRIC_TRIGGER_CONNECT_TIMEOUT": "2",
                     "FABRIC_TRIGGER_HOST_KEY_POLICY": "off"})
     listener.close()
