@@ -41,6 +41,7 @@ class Settings:
     github_repo: str = "triggerdotdev/trigger.dev"  # repository with releases and advisories
     github_token: str = ""  # token for the GitHub API (GITHUB_TOKEN is used when empty)
     registry: str = "ghcr.io"  # image registry holding the Trigger.dev images
+    http_timeout: int = 20  # seconds to wait for an answer from GitHub or the registry
     cache_dir: str = "~/.cache/trigger-maint"  # local cache of GitHub answers
     report_dir: str = "~/.local/state/trigger-maint"  # local folder for reports and history
     connect_timeout: int = 15  # seconds to open the SSH connection
@@ -49,12 +50,14 @@ class Settings:
     observe_seconds: int = 10  # verify's window for restart counts
     reboot_timeout: int = 600  # seconds to wait for a rebooted host
     run_container_max_age_hours: int = 24  # exited run containers older than this are removed
+    run_containers_warn: int = 50  # exited run containers that make status warn
     rollback_points_keep: int = 2  # rollback points whose images cleanup keeps
     lang: str = "en"  # language of the checklist and summary: en or nl
     host_key_policy: str = "strict"  # strict, accept-new or off
     known_hosts: str = "~/.ssh/known_hosts"  # known_hosts file used for host keys
     webhook_url: str = ""  # URL that receives each maintain summary (JSON)
     webhook_format: str = "json"  # json or slack
+    webhook_on: str = "always"  # when maintain calls the webhook: always, change or failure
     template_dir: str = ""  # folder whose *.sh.j2 override the shipped templates
     parallel: int = 1  # hosts worked on at once by fleet runs
     canary: int = 1  # hosts updated first in a staged fleet update
@@ -77,6 +80,7 @@ CHOICES = {
     "host_key_policy": HOST_KEY_POLICIES,
     "lang": LANGUAGES,
     "webhook_format": ("json", "slack"),
+    "webhook_on": ("always", "change", "failure"),
 }
 _TYPES = typing.get_type_hints(Settings)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from fabric import Config, Executor
+from fabric import Config
 from fabric.main import Fab
 from invoke import Exit
 from invoke.parser import ParseError
@@ -37,6 +37,7 @@ class TriggerMaint(Fab):
 
 def program() -> TriggerMaint:
     """The program object (a function so that importing this module stays cheap)."""
+    from .fleet_runner import FleetExecutor  # fleet tasks get every -H host in one call
     from .tasks import ns
 
     return TriggerMaint(
@@ -45,7 +46,7 @@ def program() -> TriggerMaint:
         binary_names=["trigger-maint"],
         version=__version__,
         namespace=ns,
-        executor_class=Executor,
+        executor_class=FleetExecutor,
         config_class=Config,
     )
 

@@ -10,6 +10,17 @@ from ..config import DEFAULTS
 
 PHASE_MODULES = (
     "preflight",
+    "backup",
+    "research",
+    "status",
+    "cleanup",
+    "verify",
+    "reboot",
+    "update",
+    "rollback",
+    "maintain",
+    "report",
+    "fleet",
 )
 
 

@@ -1,0 +1,289 @@
+"""backup, backups and restore through the real CLI on rig hosts.
+
+Every failure path also proves that nothing was lost: the earlier backups are byte-identical
+(SHA-256 of every file in the backup folder) and the database rows are unchanged.
+"""
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.rig import proc
+from tests.rig.config import KNOWN_HOSTS, REGISTRY
+
+BACKUP_DIR = "/var/backups/trigger"
+MARKER = "-- PostgreSQL database cluster dump complete"
+ALL_CHECKS = {"gzip_intact", "complete", "rows_match", "size_plausible", "restore_rows",
+              "restore_migrations"}
+
+
+def _fresh(host, layout):
+    with host.lock():
+        host.reset(layout)
+        yield host
+
+
+@pytest.fixture(scope="module")
+def v4(rig_hosts):
+    """The 1st assigned host with a fresh v4 installation, shared by this module's tests."""
+    yield from _fresh(rig_hosts[0], "v4")
+
+
+@pytest.fixture(scope="module")
+def runbook(rig_hosts):
+    """The 3rd assigned host with a fresh runbook installation (database user trigger)."""
+    if len(rig_hosts) < 3:
+        pytest.skip("needs 3 rig hosts")
+    yield from _fresh(rig_hosts[2], "runbook")
+
+
+def start_cli(host, tmp_path, *args) -> subprocess.Popen:
+    """The real trigger-maint in the background, with the rig's environment."""
+    env = {**os.environ, "FABRIC_TRIGGER_KNOWN_HOSTS": str(KNOWN_HOSTS),
+           "FABRIC_TRIGGER_REGISTRY": REGISTRY, "FABRIC_TRIGGER_GITHUB_API": "http://127.0.0.1:9",
+           "FABRIC_TRIGGER_CACHE_DIR": str(tmp_path / "cache"),
+           "FABRIC_TRIGGER_REPORT_DIR": str(tmp_path / "reports")}
+    exe = Path(sys.executable).parent / "trigger-maint"
+    return subprocess.Popen([str(exe), *host.fab_args(), *args], env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def folder(host) -> dict[str, str]:
+    """SHA-256 of every entry in the backup folder, hidden ones included ("dir" for folders)."""
+    out = host.run(f"cd {BACKUP_DIR} 2>/dev/null || exit 0; for f in * .[!.]*; do "
+                   '[ -e "$f" ] || continue; if [ -d "$f" ]; then echo "dir  $f"; '
+                   'else sha256sum -- "$f"; fi; done').stdout
+    return {name: digest for digest, name in (line.split("  ", 1) for line in out.splitlines())}
+
+
+def db_container(host) -> str:
+    return host.compose("ps", "-a", "-q", "postgres").stdout.strip()
+
+
+def sql(host, text: str) -> str:
+    """SQL as the layout's database user in the postgres container, whatever state it is in."""
+    return host.psql(text)
+
+
+def wait_db(host) -> None:
+    """Until the database answers again (after it was stopped or killed)."""
+    proc.wait_for(lambda: host.run(f"docker exec {db_container(host)} pg_isready -q",
+                                   check=False).returncode == 0, 120, "postgres to answer")
+
+
+def dump_sessions(host) -> int:
+    """Sessions of a trigger-maint pg_dumpall that wait for a lock."""
+    return int(sql(host, "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                         "LIKE 'trigger-maint-%' AND wait_event_type = 'Lock'"))
+
+
+@contextlib.contextmanager
+def table_locked(host):
+    """A session holding an exclusive lock on "TaskRun": pg_dump stops there, mid-dump."""
+    host.run(f"docker exec -d -e PGAPPNAME=rig-lock {db_container(host)} psql -U postgres -d main "
+             "-c 'BEGIN; LOCK TABLE \"TaskRun\" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)'")
+    proc.wait_for(lambda: sql(host, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
+                                    "USING (pid) WHERE a.application_name = 'rig-lock' "
+                                    "AND l.mode = 'AccessExclusiveLock'") != "0", 60,
+                  "the table lock")
+    try:
+        yield
+    finally:
+        host.run(f"docker exec {db_container(host)} psql -U postgres -d main -Atc \"SELECT "
+                 "pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                 "'rig-lock'\"", check=False)
+
+
+def assert_nothing_lost(host, before: dict, rows: dict) -> None:
+    assert folder(host) == before
+    assert host.row_counts() == rows
+
+
+def one_line(stderr: str) -> str:
+    """The single `trigger-maint:` error line (progress lines are `host | ...`)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("trigger-maint:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path):
+    done = cli(v4, "backup", "--verify-restore", "--volumes", "--download", tmp_path / "dl",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)["backup"]
+    stamp = made["name"][len("trigger-db-"):-len(".sql.gz")]
+    assert made["verified"] is True and made["problems"] == []
+    assert made["checks"] == dict.fromkeys(ALL_CHECKS, True)
+    rows = v4.row_counts()
+    assert {t: made["row_counts"][t] for t in rows} == rows
+    assert made["migrations"] == rows["_prisma_migrations"] == 5
+    assert (made["layout"], made["trigger_version"]) == ("v4", "4.5.10")
+    assert made["postgres_version"].startswith("15.")
+    running = v4.run("docker inspect --format '{{index .Config.Labels "
+                     "\"com.docker.compose.service\"}} {{.Image}}' $(docker ps -aq)").stdout
+    assert made["images"] == dict(line.split() for line in running.splitlines())
+
+    names = {made["name"], f"trigger-db-{stamp}.json", made["files_archive"], *made["volumes"]}
+    assert made["volumes"] == [f"trigger-volume-{stamp}-shared.tar.gz"]
+    modes = v4.run(f"cd {BACKUP_DIR} && stat -c '%n %a' * .[!.]* 2>/dev/null; true").stdout
+    assert dict(line.split() for line in modes.splitlines()) == dict.fromkeys(names, "600")
+    on_host = folder(v4)
+    assert on_host[made["name"]] == made["sha256"]
+    sidecar = json.loads(v4.run(f"cat {BACKUP_DIR}/trigger-db-{stamp}.json").stdout)
+    assert set(sidecar) == {"file", "started_at", "finished_at", "size", "sha256",
+                            "postgres_version", "trigger_version", "layout", "images",
+                            "row_counts", "migrations", "verified", "checks", "files_archive",
+                            "volumes"}
+    assert sidecar["file"] == made["name"] and sidecar["finished_at"].endswith("Z")
+    archive = v4.run(f"tar -tzf {BACKUP_DIR}/{made['files_archive']}").stdout.split()
+    assert sorted(archive) == [".env", "webapp/docker-compose.yml", "worker/docker-compose.yml"]
+    token = v4.run(f"tar -xzOf {BACKUP_DIR}/{made['volumes'][0]} ./worker_token").stdout
+    assert token == v4.run("cat $(docker volume inspect --format '{{.Mountpoint}}' "
+                           "trigger_shared)/worker_token").stdout
+    assert v4.run("docker ps -aq --filter label=trigger-maint=verify-restore").stdout == ""
+
+    local = tmp_path / "dl" / made["name"]
+    assert hashlib.sha256(local.read_bytes()).hexdigest() == made["sha256"]
+    assert local.stat().st_mode & 0o777 == 0o600
+    assert gzip.decompress(local.read_bytes()).decode().rstrip().endswith(MARKER + "\n--")
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(names)
+
+    listed = cli(v4, "backups", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert [b["name"] for b in found["backups"]] == [made["name"]]
+    assert found["backups"][0]["problems"] == [] and found["leftovers"] == []
+    text = cli(v4, "backups").stdout
+    assert made["name"] in text and "verified, restore-tested" in text and "v4.5.10" in text
+
+
+def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
+    before = folder(v4)
+    if not before:
+        assert cli(v4, "backup").returncode == 0
+        before = folder(v4)
+    rows = v4.row_counts()
+
+    # Two at once: the second is refused by the lock; then PostgreSQL is killed mid-dump.
+    with table_locked(v4):
+        first = start_cli(v4, tmp_path, "backup")
+        proc.wait_for(lambda: dump_sessions(v4), 120, "the dump to wait for the lock")
+        second = cli(v4, "backup")
+        assert second.returncode == 4
+        assert "another trigger-maint run is working on this host" in one_line(second.stderr)
+        v4.run(f"docker kill {db_container(v4)}")
+        _, stderr = first.communicate(timeout=180)
+    assert first.returncode == 5, stderr
+    assert "pg_dumpall exited with" in one_line(stderr)
+    v4.compose("start", "postgres")
+    wait_db(v4)
+    assert_nothing_lost(v4, before, rows)
+
+    # Ctrl-C mid-dump: exit 130, the host's script cleans up and the dump inside the
+    # container is stopped.
+    with table_locked(v4):
+        running = start_cli(v4, tmp_path, "backup")
+        proc.wait_for(lambda: dump_sessions(v4), 120, "the dump to wait for the lock")
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=60)
+        assert running.returncode == 130, stderr
+        assert "interrupted" in one_line(stderr)
+        proc.wait_for(lambda: folder(v4) == before, 60, "the partial files to go")
+        proc.wait_for(lambda: sql(v4, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                      "application_name LIKE 'trigger-maint-%'") == "0",
+                      60, "the dump to stop")
+    assert_nothing_lost(v4, before, rows)
+
+    # The database container is missing.
+    v4.compose("stop", "postgres")
+    try:
+        missing = cli(v4, "backup")
+    finally:
+        v4.compose("start", "postgres")
+        wait_db(v4)
+    assert missing.returncode == 5
+    assert "the database container (service postgres" in one_line(missing.stderr)
+    assert_nothing_lost(v4, before, rows)
+
+    # A wrong database user: the runbook layout forced onto the v4 files.
+    wrong = cli(v4, "backup", env={"FABRIC_TRIGGER_LAYOUT": "runbook",
+                                   "FABRIC_TRIGGER_COMPOSE_FILES":
+                                       "webapp/docker-compose.yml worker/docker-compose.yml"})
+    assert wrong.returncode == 5
+    assert 'role "trigger" does not exist' in one_line(wrong.stderr)
+    assert_nothing_lost(v4, before, rows)
+
+    # The backup folder's filesystem cannot hold the dump: refused before any file.
+    v4.shrink_backup_fs(1024)
+    try:
+        full = cli(v4, "backup")
+        assert full.returncode == 4
+        assert "free" in one_line(full.stderr) and "nothing was written" in full.stderr
+        assert folder(v4) == {}
+    finally:
+        v4.restore_backup_fs()
+    assert_nothing_lost(v4, before, rows)
+
+
+def broken_copy(host, made: dict, stamp: str) -> str:
+    """A backup whose dump stops with an error halfway through the trigger database; its
+    sidecar matches it, so restore gets past every check before the dump fails."""
+    src, dst = f"{BACKUP_DIR}/{made['name']}", f"{BACKUP_DIR}/trigger-db-{stamp}.sql.gz"
+    host.run(f"gzip -dc {src} | sed '/^COPY public.\"TaskRun\"/i SELECT 1/0;' | gzip -1 > {dst}")
+    digest, size = host.run(f"sha256sum {dst} | cut -d' ' -f1; stat -c %s {dst}").stdout.split()
+    sidecar = {**made, "file": f"trigger-db-{stamp}.sql.gz", "sha256": digest, "size": int(size)}
+    sidecar = {k: v for k, v in sidecar.items() if k not in ("name", "path", "stamp", "problems")}
+    host.run(f"cat > {BACKUP_DIR}/trigger-db-{stamp}.json", input=json.dumps(sidecar))
+    return f"trigger-db-{stamp}.sql.gz"
+
+
+def test_runbook_restore_round_trip_and_failed_restore_puts_database_back(runbook, cli):
+    done = cli(runbook, "backup", "--verify-restore", "--json")
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)["backup"]
+    rows = runbook.row_counts()
+    assert made["verified"] and made["checks"] == dict.fromkeys(ALL_CHECKS, True)
+    assert made["layout"] == "runbook" and {t: made["row_counts"][t] for t in rows} == rows
+    assert made["images"].keys() == {"postgres", "redis", "webapp"}
+
+    sql(runbook, 'DELETE FROM "TaskRun" WHERE id IN (SELECT id FROM "TaskRun" LIMIT 100)')
+    deleted = runbook.row_counts()
+    assert deleted["TaskRun"] == rows["TaskRun"] - 100
+
+    refused = cli(runbook, "restore")
+    assert refused.returncode == 4 and "--yes" in one_line(refused.stderr)
+    assert runbook.row_counts() == deleted
+
+    broken = broken_copy(runbook, made, "20000101-000000")
+    before = folder(runbook)
+    failed = cli(runbook, "restore", "--name", broken, "--yes")
+    assert failed.returncode == 5
+    line = one_line(failed.stderr)
+    assert "division by zero" in line and "the previous databases were put back" in line
+    assert runbook.row_counts() == deleted
+    after_failure = folder(runbook)
+    assert {k: v for k, v in after_failure.items() if k in before} == before
+    web = f"http://{runbook.address}:3030/healthcheck"
+    proc.wait_for(lambda: proc.http_status(web) == 200, 120, "the webapp after the failed restore")
+
+    restored = cli(runbook, "restore", "--name", made["name"], "--yes", "--json")
+    assert restored.returncode == 0, restored.stderr
+    result = json.loads(restored.stdout)
+    assert runbook.row_counts() == rows
+    assert result["safety"]["row_counts"]["TaskRun"] == deleted["TaskRun"]
+    assert result["safety"]["verified"] is True and result["left_aside"] == []
+    assert proc.http_status(web) == 200
+    assert sql(runbook, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") \
+        == "postgres,template0,template1,trigger"
+    final = folder(runbook)
+    assert {k: v for k, v in final.items() if k in after_failure} == after_failure
+    assert final[made["name"]] == made["sha256"]

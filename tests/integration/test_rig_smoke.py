@@ -1,0 +1,156 @@
+"""Smoke tests proving the rig behaves like real Trigger.dev servers."""
+
+import json
+import ssl
+import subprocess
+import time
+import urllib.request
+
+import paramiko
+import pytest
+
+from tests.rig import registry
+from tests.rig.config import KEY, KNOWN_HOSTS
+from tests.rig.proc import http_status, wait_for
+
+SEEDED = {"User": 2, "Project": 3, "RuntimeEnvironment": 9, "TaskRun": 250}
+
+
+def ssh(host, command: str) -> str:
+    """Run command over SSH with the rig key and strict known_hosts."""
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(KNOWN_HOSTS))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(host.address, host.port, "root", key_filename=str(KEY),
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    try:
+        _, stdout, stderr = client.exec_command(command, timeout=60)
+        status = stdout.channel.recv_exit_status()
+        out = stdout.read().decode()
+        assert status == 0, f"{command}: {status} {stderr.read().decode()}"
+        return out
+    finally:
+        client.close()
+
+
+def set_env(host, key: str, value: str) -> None:
+    host.run(f"sed -i 's/^{key}=.*/{key}={value}/' /opt/trigger/.env")
+
+
+def test_every_host_answers_ssh_strictly(rig_hosts):
+    for host in rig_hosts:
+        k = host.number
+        out = ssh(host, "hostname; cat /proc/sys/kernel/random/boot_id; "
+                        "docker compose version --short; getent hosts " + host.domain)
+        name, boot_id, compose, hosts_line = out.splitlines()
+        assert name == f"trigger-host-{k}"
+        assert boot_id == host.boot_id()
+        assert compose.startswith("2.")
+        assert hosts_line.split()[0] == host.address
+
+
+@pytest.mark.parametrize("fixture, port, user, db", [
+    ("v4_host", 8030, "postgres", "main"), ("v3_host", 3040, "postgres", "postgres"),
+    ("runbook_host", 3030, "trigger", "trigger")])
+def test_layout_resets_healthy_and_seeded(request, fixture, port, user, db):
+    host = request.getfixturevalue(fixture)
+    assert http_status(f"http://{host.address}:{port}/healthcheck") == 200
+    counts = host.row_counts()
+    assert {k: counts[k] for k in SEEDED} == SEEDED and counts["_prisma_migrations"] == 5
+    assert host.compose("exec", "-T", "redis", "redis-cli", "ping").stdout.strip() == "PONG"
+    dump = host.compose("exec", "-T", "postgres", "pg_dumpall", "-U", user).stdout
+    assert "-- PostgreSQL database cluster dump complete" in dump
+    assert host.psql("select current_user, current_database()") == f"{user}|{db}"
+
+
+def test_moved_floating_tag_leaves_old_image_dangling(v4_host):
+    repo = "triggerdotdev/trigger.dev"
+    set_env(v4_host, "TRIGGER_IMAGE_TAG", "latest")
+    v4_host.compose("pull", "-q", "webapp")
+    before = registry.move_tag(repo, "latest", "v4.5.12")
+    try:
+        v4_host.compose("pull", "-q", "webapp")
+    finally:
+        registry.move_tag(repo, "latest", "v4.5.11")
+    dangling = v4_host.run("docker images -q --filter dangling=true").stdout.split()
+    assert before == registry.manifest(repo, "v4.5.11")[2]
+    assert len(dangling) == 1
+
+
+def test_reboot_changes_boot_id_and_containers_come_back(v4_host):
+    boot_id = v4_host.boot_id()
+    v4_host.require_reboot("linux-image-amd64")
+    assert "linux-image-amd64" in ssh(v4_host, "cat /run/reboot-required.pkgs")
+    ssh(v4_host, "reboot")
+    wait_for(lambda: v4_host.boot_id() != boot_id, 60, "a new boot id")
+    wait_for(lambda: v4_host.is_up(), 60, "the host to come back")
+    url = f"http://{v4_host.address}:8030/healthcheck"
+    wait_for(lambda: http_status(url) == 200, 60, "the webapp to come back")
+    assert ssh(v4_host, "cat /proc/sys/kernel/random/boot_id").strip() != boot_id
+    assert ssh(v4_host, "test -e /run/reboot-required || echo gone").strip() == "gone"
+
+
+def test_certificate_expiry_visible_to_certbot_and_tls(v4_host):
+    v4_host.set_certificate(-3)
+    assert "INVALID: EXPIRED" in ssh(v4_host, "certbot certificates 2>&1")
+    v4_host.set_certificate(20)
+    assert "(VALID: 19 days)" in ssh(v4_host, "certbot certificates 2>&1")
+    pem = ssl.get_server_certificate((v4_host.address, 443))
+    enddate = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=pem, text=True,
+                             capture_output=True, check=True).stdout
+    expected = time.strftime("%b %e", time.gmtime(time.time() + 20 * 86400))
+    assert expected in enddate
+
+
+def test_failing_versions_fail_as_described(v4_host):
+    url = f"http://{v4_host.address}:8030/healthcheck"
+    set_env(v4_host, "TRIGGER_IMAGE_TAG", "v4.5.16")
+    v4_host.compose("up", "-d", "--quiet-pull", "webapp")
+    wait_for(lambda: http_status(url) == 500, 60, "v4.5.16 to answer 500")
+    assert v4_host.row_counts()["_prisma_migrations"] == 7
+    set_env(v4_host, "TRIGGER_IMAGE_TAG", "v4.5.15")
+    v4_host.compose("up", "-d", "--quiet-pull", "webapp")
+
+    def restarted():
+        state = json.loads(v4_host.run("docker inspect trigger-webapp-1").stdout)[0]
+        return state["RestartCount"] >= 1 and state["State"]["ExitCode"] == 1
+
+    wait_for(restarted, 60, "v4.5.15 to crash-loop")
+    set_env(v4_host, "TRIGGER_IMAGE_TAG", "v4.5.14")
+    v4_host.compose("up", "-d", "--quiet-pull", "webapp")
+    wait_for(lambda: http_status(url) == 500, 60, "v4.5.14 to answer 500")
+
+
+def test_host_helpers(v4_host):
+    names = v4_host.pile_exited_containers(5, "runner")
+    exited = v4_host.run("docker ps -a --filter status=exited --format '{{.Names}}'").stdout
+    assert set(names) <= set(exited.split())
+    v4_host.shrink_backup_fs(64)
+    full = v4_host.run("head -c 100000 /dev/zero > /var/backups/trigger/x", check=False)
+    assert full.returncode != 0
+    v4_host.restore_backup_fs()
+    v4_host.stop_sshd()
+    with pytest.raises(paramiko.ssh_exception.NoValidConnectionsError):
+        ssh(v4_host, "true")
+    v4_host.start_sshd()
+    assert ssh(v4_host, "echo ok").strip() == "ok"
+
+
+def test_fake_github(github):
+    fake = github(advisories=[{"ghsa_id": "GHSA-xxxx-yyyy-zzzz", "summary": "Extra",
+                               "vulnerable_version_range": "< 4.5.12",
+                               "patched_versions": "4.5.12"}])
+    url = f"{fake.url}/repos/triggerdotdev/trigger.dev/releases?per_page=5"
+    with urllib.request.urlopen(url) as resp:
+        page, etag, link = json.load(resp), resp.headers["ETag"], resp.headers["Link"]
+    assert [r["tag_name"] for r in page][:4] == ["v4.5.16", "v4.5.15", "v4.5.14", "v4.6.0-rc.1"]
+    assert 'rel="next"' in link and "page=2" in link
+    request = urllib.request.Request(url, headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request)
+    assert err.value.code == 304
+    with urllib.request.urlopen(f"{fake.url}/repos/triggerdotdev/trigger.dev/"
+                                "security-advisories?state=published") as resp:
+        ids = [a["ghsa_id"] for a in json.load(resp)]
+    assert ids[0] == "GHSA-xxxx-yyyy-zzzz" and "GHSA-p28v-f755-9qrg" in ids
+    assert fake.requests() == 3

@@ -1,0 +1,61 @@
+"""verify on the rig: a healthy stack passes; a stopped service, a version that is not the
+pinned one, a failing health endpoint and a crash loop each fail it, naming the failure."""
+
+import json
+
+FAST = {"FABRIC_TRIGGER_OBSERVE_SECONDS": "3"}
+
+
+def verify(cli, host):
+    run = cli(host, "verify", "--json", env=FAST)
+    report = json.loads(run.stdout)
+    return run, report, {c["name"]: c["state"] for c in report["checks"]}
+
+
+def set_pin(host, tag: str) -> None:
+    host.run(f"sed -i 's/^TRIGGER_IMAGE_TAG=.*/TRIGGER_IMAGE_TAG={tag}/' /opt/trigger/.env")
+
+
+def test_healthy_then_a_stopped_service_then_a_version_mismatch(cli, v4_host):
+    counts = v4_host.row_counts()
+    run, report, states = verify(cli, v4_host)
+    assert run.returncode == 0, run.stderr
+    assert report["ok"] is True
+    assert set(states.values()) == {"ok"} and len(states) == 7
+    assert report["intended"] == report["running"] == "4.5.10"
+
+    v4_host.compose("stop", "redis")
+    run, report, states = verify(cli, v4_host)
+    assert run.returncode == 1
+    assert states["services"] == states["redis"] == "fail"
+    assert states["database"] == states["version"] == "ok"
+    assert "verify failed: services (redis: exited" in run.stderr
+    assert run.stderr.count("\n") == 1  # one line naming every failure
+
+    v4_host.compose("start", "redis")
+    set_pin(v4_host, "v4.5.11")  # pinned, not yet applied: the running version is not it
+    run, report, states = verify(cli, v4_host)
+    assert run.returncode == 1, run.stdout
+    assert [n for n, s in states.items() if s != "ok"] == ["version"]
+    assert "version (running v4.5.10, intended v4.5.11)" in run.stderr
+    assert v4_host.row_counts() == counts
+
+
+def test_failing_health_endpoint_then_a_crash_loop(cli, v4_host):
+    counts = v4_host.row_counts()
+    set_pin(v4_host, "v4.5.14")  # answers /healthcheck with 500
+    v4_host.compose("up", "-d", "--quiet-pull", "webapp")
+    run, report, states = verify(cli, v4_host)
+    assert run.returncode == 1
+    assert states["healthcheck"] == "fail" and states["version"] == "ok"
+    assert "HTTP 500 (ERROR)" in run.stderr
+
+    set_pin(v4_host, "v4.5.15")  # exits at start: a crash loop under restart: unless-stopped
+    v4_host.compose("up", "-d", "--quiet-pull", "--no-deps", "webapp")
+    run, report, states = verify(cli, v4_host)
+    assert run.returncode == 1
+    assert states["restarts"] == states["services"] == states["healthcheck"] == "fail"
+    assert states["logs"] == "fail"
+    assert "ENCRYPTION_KEY must be 32 bytes" in run.stderr
+    assert states["database"] == states["redis"] == "ok"
+    assert v4_host.row_counts()["TaskRun"] == counts["TaskRun"]

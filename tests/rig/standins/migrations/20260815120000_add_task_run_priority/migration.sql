@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "TaskRun" ADD COLUMN "priorityMs" INTEGER NOT NULL DEFAULT 0;

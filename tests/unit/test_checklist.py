@@ -1,0 +1,203 @@
+"""The monthly checklist: every box ticked from what the run measured, in English and Dutch."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from trigger_maint import checklist as cl
+from trigger_maint.errors import OperationError
+from trigger_maint.maintaining import Outcome, Policy, Step
+
+from .test_maintaining import (
+    ADVISORY,
+    cleanup,
+    failed,
+    make_run,
+    reboot,
+    research,
+    status,
+    update,
+)
+
+
+def boxes(run, threshold=80) -> dict:
+    run.checklist = cl.build(run, threshold)
+    return {item.key: (item.ticked, item.note) for item in run.checklist.items}
+
+
+def test_a_good_run_ticks_every_box_with_what_was_measured():
+    run = make_run()
+    found = boxes(run)
+    assert all(ticked for ticked, _ in found.values()), found
+    assert found["research"][1] == "running v4.5.10, newest v4.5.12; no advisory affects v4.5.10"
+    assert found["containers"][1] == "2/2 running"  # "container resources" is not a container
+    assert found["disk"][1] == "/ 43%"
+    assert found["certificate"][1] == "valid until 2027-02-01"
+    assert found["backup"][1] == "trigger-db-20261201-040010.sql.gz, 1.2 MiB, verified"
+    assert found["update"][1] == "updated v4.5.10 -> v4.5.12"
+    assert found["reboot"][1] == "not needed"
+    assert found["images"][1] == "1 image(s) removed, 300.0 MiB freed in total"
+    assert run.checklist.complete and run.exit_code == 0
+
+
+def test_dutch_uses_the_runbooks_words():
+    run = make_run(Policy(yes=True, lang="nl"))
+    run.checklist = cl.build(run, 80)
+    assert run.checklist.title == "Maandelijkse checklist"
+    assert [item.text for item in run.checklist.items] == [
+        "Research gedaan", "Alle containers draaien", "Disk < 80%", "Certificaat geldig",
+        "Backup gemaakt en geverifieerd", "Update uitgevoerd (indien beschikbaar)",
+        "Reboot uitgevoerd (indien nodig)", "Images opgeschoond"]
+    text = cl.text(run, run.checklist)
+    assert "Maandelijkse checklist" in text and "[x] Alle containers draaien - 2/2 draaien" in text
+    assert "Versie:" in text and "v4.5.10 -> v4.5.12" in text and "exitcode 0" in text
+    lines = dict(line.split(":", 1) for line in text.splitlines()[:9])
+    assert lines["Reboot nodig"].strip() == "nee" and lines["Update beschikbaar"].strip() == "nee"
+
+
+def test_the_disk_box_follows_the_configured_threshold():
+    run = make_run(final_status=status(**{"disk /": ("warn", "85% used, 1.0 GiB free")}))
+    ticked, note = boxes(run, threshold=80)["disk"]
+    assert not ticked and note == "/ 85%"
+    assert run.checklist.items[2].text == "Disk < 80%"
+    assert cl.build(run, 90).items[2].text == "Disk < 90%"
+
+
+def test_the_final_status_decides_not_the_one_before_the_changes():
+    run = make_run(status=status(**{"container webapp": ("fail", "exited (1)")}))
+    assert boxes(run)["containers"][0]
+    down = make_run(final_status=status(**{"container webapp": ("fail", "restarting, 4 restarts")}))
+    ticked, note = boxes(down)["containers"]
+    assert not ticked and note == "1/2 running; webapp restarting, 4 restarts"
+
+
+def test_certificate_expiring_soon_is_still_valid_but_expired_or_unmeasured_is_not():
+    soon = make_run(final_status=status(**{"certificate trigger.test": (
+        "warn", "valid until 2026-12-10 (9 d)")}))
+    assert boxes(soon)["certificate"] == (True, "valid until 2026-12-10")
+    expired = make_run(final_status=status(**{"certificate trigger.test": (
+        "fail", "valid until 2026-11-20 (-11 d)")}))
+    assert not boxes(expired)["certificate"][0]
+    bare = make_run(final_status=cl_status_without("certificate"))
+    assert boxes(bare)["certificate"] == (False, "not checked (no trigger.domain, no certbot)")
+
+
+def cl_status_without(prefix):
+    report = status()
+    return type(report)(host=report.host, checks=tuple(
+        c for c in report.checks if not c.name.startswith(prefix)))
+
+
+def test_research_with_a_given_target_did_not_check_advisories():
+    run = make_run(Policy(yes=True, target="v4.5.14"),
+                   research=research(target="4.5.14", checked=False),
+                   update=failed("update", OperationError(
+                       "health not reached within 60 s; rolled back to v4.5.10")),
+                   cleanup=Step("cleanup", Outcome.SKIPPED, reason="the update failed"))
+    found = boxes(run)
+    assert found["research"] == (
+        False, "running v4.5.10, newest unknown; advisories not checked (--target v4.5.14)")
+    assert found["update"] == (False, "v4.5.14 not installed: health not reached within "
+                                      "60 s; rolled back to v4.5.10")
+    assert found["images"] == (False, "the update failed")
+    assert run.exit_code == 5
+
+
+def test_advisories_are_named():
+    run = make_run(research=research(advisories=[ADVISORY]))
+    assert boxes(run)["research"] == (True, "running v4.5.10, newest v4.5.12; 1 advisory(ies) "
+                                            "affect v4.5.10: GHSA-p28v-f755-9qrg")
+
+
+def test_an_available_update_not_installed_leaves_the_box_open():
+    run = make_run(Policy(no_update=True),
+                   update=Step("update", Outcome.SKIPPED, reason="--no-update"))
+    assert boxes(run)["update"] == (False, "v4.5.12 available, not installed: --no-update")
+    assert run.exit_code == 1
+    current = make_run(research=research(target=None),
+                       update=Step("update", Outcome.SKIPPED, reason="up to date"))
+    assert boxes(current)["update"] == (True, "no update available")
+    unknown = make_run(research=failed("research", OperationError("GitHub: no answer")),
+                       update=Step("update", Outcome.SKIPPED, reason="research did not complete"))
+    assert boxes(unknown)["update"] == (False, "GitHub: no answer")
+
+
+def test_reboot_box():
+    needed = status(reboot=("warn", "required"))
+    refused = make_run(status=needed, final_status=needed, reboot=reboot(done=False))
+    assert boxes(refused)["reboot"] == (
+        False, "needed, not done: a reboot is required but not allowed: pass --reboot or --yes")
+    done = make_run(status=needed, reboot=reboot())
+    assert boxes(done)["reboot"] == (True, "rebooted (boot id 0f1e2d3c -> 9a8b7c6d)")
+
+
+def test_images_box_needs_the_images_actually_pruned():
+    held = make_run(cleanup=cleanup(images=0, refused=(
+        "images: left alone (an update is in progress (rollback point 20261201-040020))",)))
+    ticked, note = boxes(held)["images"]
+    assert not ticked and "images: left alone" in note
+    nothing = make_run(cleanup=cleanup(images=0))
+    assert boxes(nothing)["images"] == (True, "0 image(s) removed, 0 B freed in total")
+
+
+def test_summary_block_and_renderings():
+    run = make_run()
+    run.checklist = cl.build(run, 80)
+    block = cl.summary_block(run.checklist)
+    assert block.splitlines() == [
+        "Host:                    127.0.0.29:2222",
+        "Version:                 v4.5.10 -> v4.5.12",
+        "Containers:              2/2 running",
+        "Disk:                    / 43%",
+        "Certificate valid until: 2027-02-01",
+        "Last backup:             trigger-db-20261201-040010.sql.gz, 1.2 MiB, verified",
+        "Reboot needed:           no",
+        "Update available:        no",
+        "Result:                  all boxes ticked",
+    ]
+    md = cl.markdown(run, run.checklist)
+    assert md.startswith("# Maintenance report: 127.0.0.29:2222, 2026-12-01 04:00 UTC\n")
+    assert "- [x] Backup made and verified — trigger-db-20261201-040010.sql.gz" in md
+    assert "| update | ok | 1.5 | v4.5.10 -> v4.5.12 |" in md
+    doc = json.loads(json.dumps(cl.document(run, run.checklist), default=str))
+    assert doc["exit_code"] == 0 and doc["checklist"]["complete"] is True
+    assert doc["started_at"] == "2026-12-01T04:00:05Z"
+    assert [s["phase"] for s in doc["steps"]][:3] == ["preflight", "research", "status"]
+    assert doc["steps"][4]["result"]["to_version"] == "4.5.12"
+    assert {"key": "reboot", "text": "Reboot done (if needed)", "ticked": True,
+            "note": "not needed"} in doc["checklist"]["items"]
+
+
+def test_open_boxes_are_counted_in_the_summary_and_markdown():
+    run = make_run(Policy(no_update=True),
+                   update=Step("update", Outcome.SKIPPED, reason="--no-update"))
+    run.checklist = cl.build(run, 80)
+    assert dict(run.checklist.summary)["Result"] == "1 of 8 boxes open"
+    assert dict(run.checklist.summary)["Update available"] == "yes (v4.5.12)"
+    assert "- [ ] Update done (if available) — v4.5.12 available" in cl.markdown(
+        run, run.checklist)
+    assert "| update | skipped | 1.5 | --no-update |" in cl.markdown(run, run.checklist)
+
+
+def test_dry_run_text_says_nothing_changed():
+    run = make_run(Policy(dry_run=True), backup=Step("backup", Outcome.PLANNED,
+                                                     reason="dry run: script printed, not run"))
+    run.checklist = cl.build(run, 80)
+    assert boxes(run)["backup"] == (False, "dry run: nothing was changed")
+    assert cl.text(run, run.checklist).endswith("dry run: nothing was changed; exit code 0")
+
+
+def test_report_names_and_history_entry():
+    when = datetime(2026, 12, 1, 4, 0, 5, tzinfo=UTC)
+    assert cl.report_stem("127.0.0.29:2222", when) == "127.0.0.29-2222-20261201-040005"
+    assert cl.report_stem("root@../etc", when) == "root-..-etc-20261201-040005"
+    run = make_run()
+    run.checklist = cl.build(run, 80)
+    entry = cl.history_entry(run, run.checklist, {"markdown": "/r/a.md", "json": "/r/a.json"})
+    assert entry == {
+        "host": "127.0.0.29:2222", "started_at": "2026-12-01T04:00:05Z",
+        "finished_at": "2026-12-01T04:03:05Z", "exit_code": 0, "version_before": "v4.5.10",
+        "version_after": "v4.5.12", "ticked": 8, "total": 8, "open": [], "changed": ["update"],
+        "files": {"markdown": "/r/a.md", "json": "/r/a.json"}}
+    assert cl.changed(make_run(update=update(rolled_back=True))) == ["update failed"]

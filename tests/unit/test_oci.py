@@ -1,0 +1,148 @@
+"""Image existence over the OCI distribution API, with the anonymous bearer-token dance."""
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from trigger_maint.oci import MANIFEST_TYPES, Registry, base_url, parse_challenge
+from trigger_maint.web import ServiceError
+
+INDEX = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": "sha256:0f1e5c0b9d6a0d3c8c5e4c1b8f3d2a1e0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e",
+        "size": 1609,
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }],
+}
+INDEX_BYTES = json.dumps(INDEX).encode()
+DIGEST = "sha256:" + hashlib.sha256(INDEX_BYTES).hexdigest()
+TAGS = {"v4.5.10", "v4.5.12", "v4"}
+
+
+class FakeRegistry(BaseHTTPRequestHandler):
+    """ghcr.io's behaviour: 401 with a Bearer challenge, tokens from /token, 404 for
+    unknown tags; `mode` switches to Basic auth, HEAD-less or digest-less answers."""
+
+    def handle_one(self, with_body):
+        server = self.server
+        server.log.append((self.command, self.path, self.headers.get("Authorization")))
+        url = urlsplit(self.path)
+        if url.path == "/token":
+            query = parse_qs(url.query)
+            server.token_queries.append(query)
+            return self.answer(200, {"Content-Type": "application/json"},
+                               json.dumps({"token": "djE6dHJpZ2dlcg=="}).encode(), with_body)
+        if server.mode == "no-head" and self.command == "HEAD":
+            return self.answer(405, {}, b"", with_body)
+        if self.headers.get("Authorization") != "Bearer djE6dHJpZ2dlcg==":
+            challenge = ('Basic realm="Registry"' if server.mode == "basic" else
+                         f'Bearer realm="http://127.0.0.1:{server.server_address[1]}/token",'
+                         'service="ghcr.io",scope="repository:triggerdotdev/trigger.dev:pull"')
+            body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
+                                           "message": "authentication required"}]}).encode()
+            return self.answer(401, {"WWW-Authenticate": challenge}, body, with_body)
+        server.accepts.append(self.headers.get("Accept"))
+        tag = url.path.rsplit("/", 1)[-1]
+        if tag not in TAGS or not url.path.startswith("/v2/triggerdotdev/trigger.dev/"):
+            body = json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN",
+                                           "message": "manifest unknown"}]}).encode()
+            return self.answer(404, {"Content-Type": "application/json"}, body, with_body)
+        headers = {"Content-Type": INDEX["mediaType"]}
+        if server.mode != "no-digest":
+            headers["Docker-Content-Digest"] = DIGEST
+        return self.answer(200, headers, INDEX_BYTES, with_body)
+
+    def answer(self, status, headers, body, with_body):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.handle_one(True)
+
+    def do_HEAD(self):  # noqa: N802
+        self.handle_one(False)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def registry():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeRegistry)
+    httpd.log, httpd.token_queries, httpd.accepts, httpd.mode = [], [], [], ""
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def address(httpd):
+    return f"127.0.0.1:{httpd.server_address[1]}"
+
+
+def test_base_url_schemes():
+    assert base_url("ghcr.io") == "https://ghcr.io"
+    assert base_url("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert base_url("localhost:5000") == "http://localhost:5000"
+    assert base_url("registry.example.com:5000") == "https://registry.example.com:5000"
+    assert base_url("docker.io") == "https://registry-1.docker.io"
+    assert base_url("http://mirror.lan:5000/") == "http://mirror.lan:5000"
+
+
+def test_parse_challenge_of_ghcr():
+    header = ('Bearer realm="https://ghcr.io/token",service="ghcr.io",'
+              'scope="repository:triggerdotdev/trigger.dev:pull"')
+    assert parse_challenge(header) == ("bearer", {
+        "realm": "https://ghcr.io/token", "service": "ghcr.io",
+        "scope": "repository:triggerdotdev/trigger.dev:pull"})
+
+
+def test_token_dance_then_head(registry):
+    reg = Registry(address(registry), timeout=5)
+    assert reg.digest("triggerdotdev/trigger.dev", "v4.5.12") == DIGEST
+    assert reg.digest("triggerdotdev/trigger.dev", "v4.5.13") is None
+    methods = [(m, p.split("?")[0], a) for m, p, a in registry.log]
+    assert methods == [
+        ("HEAD", "/v2/triggerdotdev/trigger.dev/manifests/v4.5.12", None),
+        ("GET", "/token", None),
+        ("HEAD", "/v2/triggerdotdev/trigger.dev/manifests/v4.5.12", "Bearer djE6dHJpZ2dlcg=="),
+        ("HEAD", "/v2/triggerdotdev/trigger.dev/manifests/v4.5.13", "Bearer djE6dHJpZ2dlcg=="),
+    ]
+    assert registry.token_queries == [{"scope": ["repository:triggerdotdev/trigger.dev:pull"],
+                                       "service": ["ghcr.io"]}]
+    assert registry.accepts[0].split(", ") == list(MANIFEST_TYPES)
+
+
+def test_get_when_head_is_refused_and_digest_from_body(registry):
+    registry.mode = "no-head"
+    assert Registry(address(registry), timeout=5).digest(
+        "triggerdotdev/trigger.dev", "v4") == DIGEST
+    registry.mode = "no-digest"
+    assert Registry(address(registry), timeout=5).digest(
+        "triggerdotdev/trigger.dev", "v4.5.10") == DIGEST
+    assert [m for m, _, _ in registry.log[-2:]] == ["HEAD", "GET"]
+
+
+def test_login_required_is_a_clear_error(registry):
+    registry.mode = "basic"
+    with pytest.raises(ServiceError, match=r"^registry 127.0.0.1:\d+: wants a login for "
+                                           r"triggerdotdev/trigger.dev \(Basic realm="):
+        Registry(address(registry), timeout=5).digest("triggerdotdev/trigger.dev", "v4")
+
+
+def test_unreachable_registry():
+    with pytest.raises(ServiceError, match=r"^registry 127.0.0.1:9: cannot connect to "
+                                           r"http://127.0.0.1:9/v2/"):
+        Registry("127.0.0.1:9", timeout=2).digest("triggerdotdev/trigger.dev", "v4")

@@ -1,0 +1,229 @@
+"""Run one job on many hosts with Fabric's ThreadingGroup, at most N at a time, in stages.
+
+A fleet task is marked `fleet = True`. `FleetExecutor` (Fabric's executor otherwise) calls it
+once with every -H host instead of once per host, as Fabric would for a normal task.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager, nullcontext
+
+import paramiko
+from fabric import Connection, Executor, ThreadingGroup
+from fabric.exceptions import GroupException
+from fabric.tasks import ConnectionCall
+from invoke import Call, Context
+
+from .errors import MaintError
+from .fleet import HostOutcome, HostResult, Member, skipped, stages, state_of, stop_reason
+from .remote import HostPrefixedStream, Session, apply_host_key_policy, connect_error
+
+Job = Callable[[Session], HostResult]
+Announce = Callable[[HostOutcome], None]
+
+# accept-new saves each new host key by rewriting known_hosts from what the connection had
+# loaded; connecting one host at a time (after re-reading the file) keeps every key.
+KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+class FleetContext(Context):
+    """The context a fleet task runs in: Fabric's config plus the hosts given with -H."""
+
+    cli_hosts: tuple = ()  # declared, else Invoke would store it in the config
+
+
+class FleetCall(Call):
+    """One call of a fleet task for all -H hosts."""
+
+    def __init__(self, *args, cli_hosts: Sequence[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cli_hosts = tuple(cli_hosts)
+
+    def make_context(self, config) -> FleetContext:
+        context = FleetContext(config=config)
+        context.cli_hosts = self.cli_hosts
+        return context
+
+
+class FleetExecutor(Executor):
+    """Fabric's executor, except that a fleet task runs once with every -H host."""
+
+    def expand_calls(self, calls, apply_hosts=True):
+        expanded = []
+        for call in super().expand_calls(calls, apply_hosts):
+            if not getattr(call.task, "fleet", False):
+                expanded.append(call)
+                continue
+            host = call.init_kwargs["host"] if isinstance(call, ConnectionCall) else None
+            last = expanded[-1] if expanded else None
+            if (host and isinstance(last, FleetCall) and last.task is call.task
+                    and last.kwargs == call.kwargs and host not in last.cli_hosts):
+                last.cli_hosts += (host,)
+                continue
+            expanded.append(FleetCall(call.task, called_as=call.called_as, args=call.args,
+                                      kwargs=call.kwargs, cli_hosts=(host,) if host else ()))
+        return expanded
+
+
+class MemberConnection(Connection):
+    """A fleet member's connection; its `run_job` runs a fleet job on the host."""
+
+    # Declared here so that they are attributes: Fabric stores unknown ones in the config,
+    # which every member shares.
+    member: Member | None = None
+    session: Session | None = None
+    seconds: float = 0.0
+
+    def __init__(self, member: Member, **kwargs):
+        super().__init__(member.host, **kwargs)
+        self.member = member
+
+    def _identity(self):
+        # Two inventory names may point at one host (two installations): keep both results.
+        return (self.member.name, *super()._identity())
+
+    def run_job(self, job: Job, stage: str, slots: threading.Semaphore, dry_run: bool,
+                announce: Announce) -> HostOutcome:
+        """Wait for a free slot, run `job` on this host with its own settings, announce how
+        it ended. A MaintError is this host's outcome; anything else reaches the GroupResult.
+
+        What the phases print goes to stderr as `host | line`, like their progress: stdout
+        is the fleet's (its summary, or its JSON)."""
+        with slots:
+            started = time.monotonic()
+            out = HostPrefixedStream(self.member.name, sys.stderr)
+            self.session = Session(self, self.member.settings, dry_run=dry_run, out=out)
+            self.session.label = self.member.name
+            try:
+                self.open_checked()
+                value = job(self.session)
+            except MaintError as exc:
+                value = exc
+            finally:
+                self.session.close()
+                out.flush()
+                self.seconds = time.monotonic() - started
+        done = outcome(self, stage, value)
+        announce(done)
+        return done
+
+    def open_checked(self) -> None:
+        """Connect now, one host at a time under accept-new (see KNOWN_HOSTS_LOCK)."""
+        s = self.member.settings
+        accept_new = s.host_key_policy == "accept-new"
+        with KNOWN_HOSTS_LOCK if accept_new else nullcontext():
+            if accept_new:
+                apply_host_key_policy(self, s)
+            try:
+                self.open()
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise connect_error(self.member.name, exc, s) from exc
+
+
+class FleetGroup(ThreadingGroup):
+    """Fabric's ThreadingGroup with one more group method: a fleet job on every host."""
+
+    def run_job(self, *args, **kwargs):
+        return self._do("run_job", *args, **kwargs)
+
+
+def outcome(cxn: MemberConnection, stage: str, value) -> HostOutcome:
+    """A member's outcome from what its thread returned or raised."""
+    if isinstance(value, HostResult):
+        result = value
+    elif isinstance(value, MaintError):
+        before = None
+        preflight = cxn.session.results.get("preflight") if cxn.session else None
+        if preflight is not None and preflight.installation.version is not None:
+            before = preflight.installation.version.version
+        result = HostResult(exit_code=value.exit_code, before=before,
+                            message=_without_label(str(value), cxn.member.name))
+    else:  # a bug on one host must not hide the others' results
+        result = HostResult(exit_code=5, message=f"internal error: {type(value).__name__}: "
+                                                 f"{value}")
+    return HostOutcome(name=cxn.member.name, host=cxn.member.host, stage=stage,
+                       state=state_of(result), result=result, seconds=cxn.seconds)
+
+
+def _without_label(message: str, name: str) -> str:
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def run_stage(config, members: Sequence[Member], stage: str, job: Job, slots, *,
+              dry_run: bool, announce: Announce) -> list[HostOutcome]:
+    """`job` on every member of one stage, each host in its own thread."""
+    # A config each: Fabric merges a host's ssh_config identities into the config's own
+    # connect_kwargs, and one host's keys or timeouts must not leak into another's.
+    group = FleetGroup.from_connections(MemberConnection(m, config=config.clone())
+                                        for m in members)
+    try:
+        results = group.run_job(job, stage, slots, dry_run, announce)
+    except GroupException as exc:
+        results = exc.result
+    except KeyboardInterrupt:
+        group.close()  # the hosts' scripts see their channel close and clean up
+        raise
+    outcomes = []
+    for cxn in group:
+        value = results[cxn]
+        if not isinstance(value, HostOutcome):
+            value = outcome(cxn, stage, value)
+            announce(value)
+        outcomes.append(value)
+    return outcomes
+
+
+@contextmanager
+def no_terminal_input():
+    """Hide the terminal from the phases: many threads cannot share one prompt, so a fleet
+    run decides as an unattended run does (maintain: the update needs --yes)."""
+    saved = sys.stdin
+    with open(os.devnull) as devnull:
+        sys.stdin = devnull
+        try:
+            yield
+        finally:
+            sys.stdin = saved
+
+
+def run_fleet(config, members: Sequence[Member], job: Job, *, parallel: int,
+              canary: int | None = None, dry_run: bool = False,
+              announce: Announce = lambda outcome: None) -> tuple[list[HostOutcome], str | None]:
+    """Run `job` on every member, `parallel` at a time; with `canary`, on the first `canary`
+    members first and on the rest only when every canary succeeded. Returns the outcomes in
+    member order and why the rollout stopped (None when it did not)."""
+    slots = threading.Semaphore(parallel)
+    outcomes: list[HostOutcome] = []
+    stopped = None
+    with no_terminal_input():
+        for stage, stage_members in stages(members, canary):
+            if stopped:
+                outcomes += [skipped(m, stage, stopped) for m in stage_members]
+                continue
+            done = run_stage(config, stage_members, stage, job, slots, dry_run=dry_run,
+                             announce=announce)
+            outcomes += done
+            if stage == "canary":
+                stopped = stop_reason(done)
+    return outcomes, stopped
+
+
+def write_report(directory: str, files: dict[str, str]) -> list[str]:
+    """Write the fleet report files atomically (mode 0600); their paths."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    paths = []
+    for name, content in files.items():
+        path = os.path.join(directory, name)
+        temporary = f"{path}.tmp-{os.getpid()}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(content)
+        os.replace(temporary, path)
+        paths.append(path)
+    return paths

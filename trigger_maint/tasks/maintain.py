@@ -1,0 +1,191 @@
+"""The whole runbook on one host, ending with the monthly checklist."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+
+from invoke import Exit
+
+from .. import checklist as cl
+from .. import notify, report
+from ..errors import MaintError
+from ..maintaining import (
+    CHANGES,
+    MaintainRun,
+    Outcome,
+    Policy,
+    Step,
+    cleanup_allowed,
+    ends_run,
+    judge,
+    planned,
+    reboot_blocker,
+    update_blocker,
+    update_decision,
+)
+from ..output import print_json
+from .backup import run_backup
+from .cleanup import run_cleanup
+from .common import phase_task, session_for
+from .preflight import run_preflight
+from .reboot import run_reboot
+from .research import run_research
+from .status import run_status
+from .update import run_update
+from .verify import run_verify
+
+
+def _phase(session, run: MaintainRun, phase: str, action) -> Step:
+    """MaintainRun one phase, time it and record what it did; a failure is recorded, not raised."""
+    started = time.monotonic()
+    try:
+        result = action()
+    except (MaintError, KeyboardInterrupt) as exc:
+        message = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
+            str(exc).removeprefix(f"{session.label}: ")
+        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code
+        step = Step(phase, Outcome.FAILED, code=code, reason=message,
+                    ends_run=ends_run(phase, exc))
+    else:
+        step = planned(phase, result) if session.dry_run and phase in CHANGES else \
+            judge(phase, result)
+    step.duration = time.monotonic() - started
+    run.steps.append(step)
+    return step
+
+
+def _skip(run: MaintainRun, phase: str, reason: str) -> None:
+    run.steps.append(Step(phase, Outcome.SKIPPED, reason=reason))
+
+
+def _confirmed(session, policy: Policy, question: str) -> tuple[bool, str]:
+    """Whether a change may go ahead: --yes, a dry run, or a "y" typed at a terminal."""
+    if policy.yes or policy.dry_run:
+        return True, ""
+    if not sys.stdin.isatty():
+        return False, "not confirmed: no terminal to ask (use --yes)"
+    sys.stderr.write(f"{session.label}: {question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes"), "declined at the prompt"
+
+
+def _backup(session):
+    """This run's backup: one made earlier in the same command (`backup maintain`) counts."""
+    return session.results.get("backup") or run_backup(session)
+
+
+def _update(session, run: MaintainRun, policy: Policy) -> None:
+    decision = update_decision(run.result("research"), policy)
+    if not decision.go:
+        return _skip(run, "update", decision.reason)
+    blocker = update_blocker(run)
+    if blocker:
+        return _skip(run, "update", blocker)
+    ok, why = _confirmed(session, policy, f"update {decision.reason}?")
+    if not ok:
+        return _skip(run, "update", why)
+    _phase(session, run, "update",
+           lambda: run_update(session, target=decision.target, ack=policy.ack))
+
+
+def _reboot(session, run: MaintainRun, policy: Policy) -> None:
+    reboot = next((c for c in getattr(run.result("status"), "checks", ())
+                   if c.name == "reboot"), None)
+    if reboot is not None and reboot.state == "ok":
+        return _skip(run, "reboot", "not required")
+    blocker = reboot_blocker(run)
+    if blocker:
+        return _skip(run, "reboot", f"not while {blocker}")
+    # run_reboot itself checks whether a reboot is required and asks at a terminal.
+    _phase(session, run, "reboot",
+           lambda: run_reboot(session, allowed=policy.reboot or policy.yes))
+
+
+def run_maintain(session, policy: Policy) -> MaintainRun:
+    """Every phase in order on `session`'s host, then the checklist: printed, written to the
+    report folder and sent to the webhook. Failures are recorded in the run, not raised."""
+    run = MaintainRun(host=session.label, policy=policy, started_at=datetime.now(UTC))
+    plan = (
+        ("preflight", lambda: _phase(session, run, "preflight",
+                                     lambda: run_preflight(session))),
+        ("research", lambda: _phase(session, run, "research",
+                                    lambda: run_research(session, target=policy.target))),
+        ("status", lambda: _phase(session, run, "status", lambda: run_status(session))),
+        ("backup", lambda: _phase(session, run, "backup", lambda: _backup(session))),
+        ("update", lambda: _update(session, run, policy)),
+        ("verify", lambda: _phase(session, run, "verify", lambda: run_verify(session))),
+        ("cleanup", lambda: _cleanup(session, run)),
+        ("reboot", lambda: _reboot(session, run, policy)),
+        ("final_status", lambda: _phase(session, run, "final_status",
+                                        lambda: run_status(session, fresh=True))),
+    )
+    for phase, action in plan:
+        stopped = run.stopped
+        if stopped is not None:
+            _skip(run, phase, f"stopped: {stopped.phase} failed")
+        else:
+            action()
+    run.finished_at = datetime.now(UTC)
+    run.checklist = cl.build(run, session.settings.disk_warn_percent)
+    _finish(session, run)
+    return run
+
+
+def _cleanup(session, run: MaintainRun) -> None:
+    allowed = cleanup_allowed(run)
+    if not allowed.go:
+        return _skip(run, "cleanup", allowed.reason)
+    _phase(session, run, "cleanup", lambda: run_cleanup(session))
+
+
+def _finish(session, run: MaintainRun) -> None:
+    """Write the reports, call the webhook, show the checklist (or the JSON document)."""
+    if not run.policy.dry_run:
+        try:
+            run.files = report.write(session.settings, run, run.checklist)
+        except OSError as exc:
+            sys.stderr.write(f"trigger-maint: {session.label}: warning: report not written "
+                             f"({exc})\n")
+        run.webhook = notify.notify(session.settings, run, run.checklist, run.files)
+    if session.json_output:
+        print_json({**cl.document(run, run.checklist), "files": run.files,
+                    "webhook": run.webhook})
+    else:
+        session.print(cl.text(run, run.checklist))
+        if run.files:
+            session.print(f"report: {run.files['markdown']}")
+    if run.webhook.startswith("failed"):
+        sys.stderr.write(f"trigger-maint: {session.label}: warning: {run.webhook}; "
+                         "the exit code does not change\n")
+
+
+@phase_task(help={
+    "no_update": "never update, even when a newer version is found",
+    "update_only_security": "update only when an advisory affects the running version",
+    "reboot": "reboot when the host asks for it (/var/run/reboot-required)",
+    "yes": "confirm the update and the reboot without asking (cron, CI)",
+    "target": "update to this version (vX.Y.Z) instead of the newest; GitHub is not asked",
+    "ack": "acknowledge an upgrade hazard research named (repeatable), as update --ack",
+    "lang": "language of the checklist and summary: en or nl",
+}, iterable=["ack"])
+def maintain(c, no_update=False, update_only_security=False, reboot=False, yes=False,
+             target=None, ack=None, lang=None, dry_run=False, json=False):
+    """The whole runbook: preflight, research, status, backup, update (when allowed), verify,
+    cleanup, reboot (when required and allowed), status; then the monthly checklist.
+
+    Without a terminal nothing is asked: the update and the reboot need --yes (or --reboot).
+    Exit code: the worst phase's (4 refused, 5 a change failed and was rolled back, ...),
+    and at least 1 when a checklist box is not ticked. See docs/scheduling.md.
+    """
+    session = session_for(c, dry_run, json, lang=lang)
+    policy = Policy(no_update=no_update, update_only_security=update_only_security,
+                    reboot=reboot, yes=yes, target=target, ack=tuple(ack or ()),
+                    lang=session.settings.lang,
+                    dry_run=session.dry_run)
+    run = run_maintain(session, policy)
+    if run.exit_code:
+        raise Exit(f"trigger-maint: {session.label}: maintain: {cl.verdict(run)}",
+                   code=run.exit_code)
