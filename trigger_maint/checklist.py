@@ -1,7 +1,7 @@
 """The runbook's monthly checklist, ticked from what a maintain run measured.
 
-Pure: a `MaintainRun` (maintaining.py) in, a `Checklist` and its renderings (text, Markdown, JSON,
-history entry) out, in English or in the runbook's own Dutch.
+Pure: a `MaintainRun` (maintaining.py) in, a `Checklist` and its renderings (text,
+Markdown, JSON, history entry) out, in English or in the runbook's own Dutch.
 """
 
 from __future__ import annotations

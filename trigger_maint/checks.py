@@ -397,7 +397,7 @@ def container_resources_check(stats: list | None, inst: Installation) -> Check:
     value = (f"CPU max {top_cpu[0]} {top_cpu[1] or 0:.1f}%, "
              f"memory max {top_mem[0]} {human_bytes(top_mem[2])}")
     detail = "; ".join(f"{label} {cpu or 0:.1f}% {human_bytes(used)}"
-                       for label, cpu, used, _ in sorted(rows))
+                       for label, cpu, used, _ in sorted(rows, key=lambda r: r[0]))
     if near_limit:
         return Check(name, WARN, value, threshold,
                      f"near memory limit: {', '.join(near_limit)}; {detail}")
@@ -423,11 +423,13 @@ def live_certificate_check(tls: dict, domain: str, s: Settings, now: datetime) -
     left = (expiry - now).total_seconds()
     value = _expiry(expiry, left)
     verify = (tls.get("verify") or "").strip()
-    state = _certificate_state(left, s)
-    if left >= 0 and not verify.startswith("0 "):
+    issuer = f"issuer {fields.get('issuer', '?')}"
+    if left < 0:
+        return Check(name, FAIL, value, threshold, f"the live certificate has expired; {issuer}")
+    if not verify.startswith("0 "):
         return Check(name, FAIL, value, threshold,
-                     f"not trusted: {verify or 'verification gave no answer'}")
-    return Check(name, state, value, threshold, f"live, issuer {fields.get('issuer', '?')}")
+                     f"not trusted: {verify or 'verification gave no answer'}; {issuer}")
+    return Check(name, _certificate_state(left, s), value, threshold, f"live, {issuer}")
 
 
 def certbot_checks(certbot: dict | None, s: Settings, now: datetime) -> list[Check]:
@@ -476,7 +478,7 @@ def backup_check(result: dict, s: Settings, now: datetime) -> Check:
     value = (f"{finished:%Y-%m-%d %H:%M} UTC, {human_duration(age)} ago, {human_bytes(size)}, "
              + ("verified" if verified else "NOT verified"))
     count = result.get("backup_count")
-    detail = f"{sidecar.get('file', sidecar_name)}" + (f"; {count} backups" if count else "")
+    detail = f"{sidecar.get('file', sidecar_name)}; {count} backup{'s' if count != 1 else ''} kept"
     if size is None:
         return Check(name, FAIL, value, threshold, f"the dump {sidecar.get('file', '')} is missing")
     if isinstance(sidecar.get("size"), int) and sidecar["size"] != size:
@@ -610,8 +612,9 @@ def evaluate(result: dict, s: Settings, research=None) -> list[Check]:
     checks.append(container_resources_check(result.get("stats"), inst))
     checks += disk_checks(result.get("disks"), s)
     checks += memory_checks(result.get("meminfo"))
-    if "tls" in result:
-        checks.append(live_certificate_check(result["tls"] or {}, tls_target(s)[0], s, now))
+    if result.get("tls"):
+        tls = result["tls"]
+        checks.append(live_certificate_check(tls, tls.get("host") or s.domain, s, now))
     checks += certbot_checks(result.get("certbot"), s, now)
     checks.append(backup_check(result, s, now))
     checks.append(update_state_check(result))

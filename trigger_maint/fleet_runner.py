@@ -20,7 +20,16 @@ from fabric.tasks import ConnectionCall
 from invoke import Call, Context
 
 from .errors import MaintError
-from .fleet import HostOutcome, HostResult, Member, skipped, stages, state_of, stop_reason
+from .fleet import (
+    HostOutcome,
+    HostResult,
+    Member,
+    skipped,
+    stages,
+    state_of,
+    stop_reason,
+    version_label,
+)
 from .remote import HostPrefixedStream, Session, apply_host_key_policy, connect_error
 
 Job = Callable[[Session], HostResult]
@@ -137,11 +146,10 @@ def outcome(cxn: MemberConnection, stage: str, value) -> HostOutcome:
     if isinstance(value, HostResult):
         result = value
     elif isinstance(value, MaintError):
-        before = None
         preflight = cxn.session.results.get("preflight") if cxn.session else None
-        if preflight is not None and preflight.installation.version is not None:
-            before = preflight.installation.version.version
-        result = HostResult(exit_code=value.exit_code, before=before,
+        running = getattr(getattr(preflight, "installation", None), "version", None)
+        result = HostResult(exit_code=value.exit_code,
+                            before=version_label(getattr(running, "version", None)),
                             message=_without_label(str(value), cxn.member.name))
     else:  # a bug on one host must not hide the others' results
         result = HostResult(exit_code=5, message=f"internal error: {type(value).__name__}: "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .checks import FAIL, OK, UNKNOWN, WARN, Check, StatusReport
+from .checks import FAIL, OK, SEVERITY, UNKNOWN, WARN, Check, StatusReport
 
 STATE_LABELS = {OK: "ok", WARN: "WARN", FAIL: "FAIL", UNKNOWN: "UNKNOWN"}
 
@@ -21,14 +21,22 @@ def _containers_line(checks: list[Check]) -> str:
     return text + (f"; {'; '.join(bad)}" if bad else "")
 
 
+def _with_reason(check: Check | None) -> str:
+    """A check's value, and why it is not ok when it is not."""
+    if check is None:
+        return "unknown"
+    text = check.value or STATE_LABELS[check.state].lower()
+    return f"{text} ({check.detail})" if check.state in (FAIL, UNKNOWN) and check.detail else text
+
+
 def _certificate_line(report: StatusReport) -> str:
-    rows = [c for c in _named(report, "certificate") if c.value]
+    rows = _named(report, "certificate")
     if not rows:
-        unmeasured = _named(report, "certificate")
-        return "unknown" if unmeasured else "not checked (no trigger.domain, no certbot)"
-    # The nearest expiry is the one that matters; ISO dates sort as text.
-    first = min(rows, key=lambda c: c.value)
-    return first.value + ("" if len(rows) == 1 else f" ({first.name.removeprefix('certificate ')})")
+        return "not checked (no trigger.domain, no certbot)"
+    # The worst certificate first; among equals the nearest expiry (ISO dates sort as text).
+    first = min(rows, key=lambda c: (-SEVERITY[c.state], c.value))
+    name = first.name.removeprefix("certificate ").removesuffix(" (certbot)")
+    return f"{name} {_with_reason(first)}"
 
 
 def summary(report: StatusReport) -> dict[str, str]:
@@ -37,7 +45,6 @@ def summary(report: StatusReport) -> dict[str, str]:
     by_name = {c.name: c for c in checks}
     disks = [f"{c.name.removeprefix('disk ')} {c.value.split(',')[0]}" if c.value
              else f"{c.name.removeprefix('disk ')} unknown" for c in _named(report, "disk")]
-    backup = by_name.get("backup")
     reboot = by_name.get("reboot")
     version = by_name.get("version")
     update = "unknown"
@@ -49,7 +56,7 @@ def summary(report: StatusReport) -> dict[str, str]:
         "containers": _containers_line(checks),
         "disk": ", ".join(disks) or "unknown",
         "certificate": _certificate_line(report),
-        "last backup": (backup.value or "unknown") if backup else "unknown",
+        "last backup": _with_reason(by_name.get("backup")),
         "reboot needed": ("unknown" if reboot is None or reboot.state == UNKNOWN
                           else "yes" if reboot.value == "required" else "no"),
         "update available": update,
@@ -82,7 +89,8 @@ def verdict(report: StatusReport) -> str:
     if warned:
         parts.append(f"{len(warned)} warning{'s' if len(warned) != 1 else ''}")
     head = "ok" if report.ok else "NOT OK"
-    return f"status {head}: {len(report.checks)} checks" + (f", {'; '.join(parts)}" if parts else "")
+    counted = f"status {head}: {len(report.checks)} checks"
+    return counted + (f", {'; '.join(parts)}" if parts else "")
 
 
 def text(report: StatusReport) -> str:

@@ -8,8 +8,18 @@ from datetime import datetime
 from .installation import Installation
 from .inventory import Container, containers, image_tag, normalize_version
 
-# Error lines in container logs (grep -E, case-insensitive, run on the host).
-ERROR_PATTERN = r"(^|[^[:alnum:]_])(error|fatal|panic)([^[:alnum:]_]|$)"
+# Error lines in container logs (grep -E on the host): an unindented line (indented ones are
+# stack frames of the line above) with the word error, fatal or panic, or a named exception.
+_WORD = "(error|Error|ERROR|fatal|Fatal|FATAL|panic|PANIC)"
+ERROR_PATTERN = (rf"^([^[:space:]].*[^[:alnum:]_])?{_WORD}([^[:alnum:]_]|$)"
+                 r"|^[^[:space:]].*[[:lower:]]Error([^[:alnum:]_]|$)")
+# Lines that match but are no fault of the server: PostgreSQL refusing or ending connections
+# while it starts or stops (clients retry), and clients that hung up before the answer.
+BENIGN_PATTERN = (r"the database system is (starting up|shutting down)"
+                  r"|terminating connection due to administrator command"
+                  r"|connection to client lost"
+                  r"|BrokenPipeError|EPIPE|ECONNRESET|Connection reset by peer")
+LOG_MARGIN_SECONDS = 5  # logs are read from this long before a container's StartedAt
 COMPLETED_POLICIES = ("", "no")  # a one-shot service that exited 0 under these is done
 
 
@@ -103,7 +113,7 @@ def healthcheck_check(result: dict, url: str) -> Check:
     """The webapp's /healthcheck answers 200 from the host."""
     output, code = _probe(result, "health")
     *body, status = output.splitlines() or [""]
-    text = " ".join(line.strip() for line in body)[:120]
+    text = " ".join(line.strip() for line in body if line.strip())[:120]
     if code == 0 and status == "200":
         return _ok("healthcheck", f"{url}: 200")
     if code == 0 and status.isdigit():

@@ -88,17 +88,22 @@ def dump_sessions(host) -> int:
 
 @contextlib.contextmanager
 def table_locked(host):
-    """A session holding an exclusive lock on "TaskRun": pg_dump stops there, mid-dump."""
-    host.run(f"docker exec -d -e PGAPPNAME=rig-lock {db_container(host)} psql -U postgres -d main "
-             "-c 'BEGIN; LOCK TABLE \"TaskRun\" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)'")
+    """A session holding an exclusive lock on a table of database "postgres": pg_dumpall has
+    dumped roles and template1 and waits there, mid-dump (the live row counts of "main" that
+    the backup takes do not wait)."""
+    db = db_container(host)
+    host.run(f"docker exec {db} psql -U postgres -d postgres -qc "
+             "'CREATE TABLE IF NOT EXISTS rig_blocker (x int)'")
+    host.run(f"docker exec -d -e PGAPPNAME=rig-lock {db} psql -U postgres -d postgres -c "
+             "'BEGIN; LOCK TABLE rig_blocker IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)'")
     proc.wait_for(lambda: sql(host, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
                                     "USING (pid) WHERE a.application_name = 'rig-lock' "
                                     "AND l.mode = 'AccessExclusiveLock'") != "0", 60,
-                  "the table lock")
+                  "the table lock", 0.2)
     try:
         yield
     finally:
-        host.run(f"docker exec {db_container(host)} psql -U postgres -d main -Atc \"SELECT "
+        host.run(f"docker exec {db_container(host)} psql -U postgres -d postgres -Atc \"SELECT "
                  "pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
                  "'rig-lock'\"", check=False)
 
@@ -176,7 +181,7 @@ def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
     # Two at once: the second is refused by the lock; then PostgreSQL is killed mid-dump.
     with table_locked(v4):
         first = start_cli(v4, tmp_path, "backup")
-        proc.wait_for(lambda: dump_sessions(v4), 120, "the dump to wait for the lock")
+        proc.wait_for(lambda: dump_sessions(v4), 300, "the dump to wait for the lock", 0.5)
         second = cli(v4, "backup")
         assert second.returncode == 4
         assert "another trigger-maint run is working on this host" in one_line(second.stderr)
@@ -192,7 +197,7 @@ def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
     # container is stopped.
     with table_locked(v4):
         running = start_cli(v4, tmp_path, "backup")
-        proc.wait_for(lambda: dump_sessions(v4), 120, "the dump to wait for the lock")
+        proc.wait_for(lambda: dump_sessions(v4), 300, "the dump to wait for the lock", 0.5)
         running.send_signal(signal.SIGINT)
         _, stderr = running.communicate(timeout=60)
         assert running.returncode == 130, stderr

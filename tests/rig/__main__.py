@@ -59,6 +59,7 @@ def env_exports(host) -> str:
         "TRIGGER_MAINT_ARGS": " ".join(host.fab_args()),
         "FABRIC_TRIGGER_KNOWN_HOSTS": str(KNOWN_HOSTS),
         "FABRIC_TRIGGER_REGISTRY": REGISTRY,
+        "FABRIC_TRIGGER_GITHUB_API": "http://127.0.0.1:9",
         "DOCKER_HOST": f"unix://{host.dir}/run/docker.sock",
     }
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]

@@ -5,6 +5,9 @@ import fcntl
 import json
 import shlex
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
 
 from . import certs, layouts, proc
 from .config import (
@@ -20,18 +23,6 @@ from .config import (
     host_domain,
 )
 from .images import WEBAPP_VERSIONS
-
-CLEAN = f"""set -e
-umount /var/backups/trigger 2>/dev/null || true
-ids=$(docker ps -aq); [ -z "$ids" ] || docker rm -f $ids >/dev/null
-docker volume ls -q | xargs -r docker volume rm -f >/dev/null
-docker network ls -q --filter type=custom | xargs -r docker network rm >/dev/null
-docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' | grep -v '^{REGISTRY}/' \
-  | grep -v '<none>' | xargs -r docker rmi -f >/dev/null
-docker image prune -f >/dev/null
-rm -rf /opt/trigger /var/backups/* /run/reboot-required /run/reboot-required.pkgs
-find /etc/letsencrypt -mindepth 1 -delete
-"""
 
 
 class RigHost:
@@ -146,7 +137,7 @@ class RigHost:
         version = version or spec.base_version
         behaviour = WEBAPP_VERSIONS[version][1]
         self.control("ensure-up")
-        self.run(CLEAN)
+        self.clean()
         (self.dir / "layout.json").write_text(json.dumps({"layout": layout, "version": version}))
         layouts.render(spec, self.number, version, self.dir / "opt" / "trigger")
         self.set_certificate(60)
@@ -155,9 +146,37 @@ class RigHost:
         if wait is False or behaviour == "crash":
             return
         if behaviour == "healthy":
-            proc.wait_for(lambda: proc.http_status(url) == 200, 120, f"{url} to answer 200")
+            proc.wait_for(lambda: proc.http_status(url) == 200, 180, f"{url} to answer 200", 0.2)
         else:
-            proc.wait_for(lambda: proc.http_status(url), 120, f"{url} to answer")
+            proc.wait_for(lambda: proc.http_status(url), 180, f"{url} to answer", 0.2)
+
+    def clean(self) -> None:
+        """Remove containers, volumes, images not from the registry, dangling images,
+        /opt/trigger, /var/backups/*, /run/reboot-required* and /etc/letsencrypt/*."""
+        sock = self.dir / "run" / "docker.sock"
+        with ThreadPoolExecutor(8) as pool:
+            containers = proc.docker_api(sock, "GET", "/containers/json?all=1")
+            list(pool.map(lambda c: proc.docker_api(
+                sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1"), containers))
+            volumes = proc.docker_api(sock, "GET", "/volumes")["Volumes"] or []
+            list(pool.map(lambda v: proc.docker_api(
+                sock, "DELETE", f"/volumes/{v['Name']}?force=1"), volumes))
+        for image in proc.docker_api(sock, "GET", "/images/json"):
+            for tag in image.get("RepoTags") or []:
+                if not tag.startswith(f"{REGISTRY}/") and tag != "<none>:<none>":
+                    proc.docker_api(sock, "DELETE", f"/images/{quote(tag, safe='')}?force=1")
+        dangling = quote(json.dumps({"dangling": ["true"]}))
+        proc.docker_api(sock, "POST", f"/images/prune?filters={dangling}")
+        proc.docker_api(sock, "POST", "/networks/prune")
+        hostd = proc.read_pid(self.dir / "hostd.pid")
+        if hostd and " /var/backups/trigger " in Path(f"/proc/{hostd}/mountinfo").read_text():
+            self.restore_backup_fs()
+        layouts.wipe(self.dir / "opt" / "trigger")
+        for folder in ("backups", "letsencrypt"):
+            for path in (self.dir / folder).iterdir():
+                layouts.wipe(path)
+        for name in ("reboot-required", "reboot-required.pkgs"):
+            (self.dir / "run" / name).unlink(missing_ok=True)
 
     def require_reboot(self, *packages: str) -> None:
         """Write /run/reboot-required (and .pkgs) as unattended-upgrades does."""

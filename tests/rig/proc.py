@@ -1,6 +1,7 @@
 """Process helpers: spawn daemons, wait for readiness, stop them by pid."""
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -127,12 +128,22 @@ def unix_request(path: Path, method: str, url: str, timeout: float = 60) -> tupl
         conn.close()
 
 
+def docker_api(sock: Path, method: str, url: str):
+    """One Docker Engine API call; the decoded JSON answer (None if empty or gone: 404)."""
+    status, body = unix_request(sock, method, url)
+    if status == 404 and method == "DELETE":
+        return None
+    if not 200 <= status < 300:
+        raise RigError(f"docker API {method} {url}: {status} {body[:300]}")
+    return json.loads(body) if body.strip() else None
+
+
 def docker_ping(sock: Path) -> bool:
     """True if a Docker engine answers on sock."""
     return unix_request(sock, "GET", "/_ping", timeout=2)[0] == 200
 
 
-def http_status(url: str, timeout: float = 2) -> int:
+def http_status(url: str, timeout: float = 10) -> int:
     """Status of a GET on a plain-HTTP url, 0 if nothing answers."""
     host, _, rest = url.removeprefix("http://").partition("/")
     conn = http.client.HTTPConnection(host, timeout=timeout)

@@ -26,6 +26,7 @@ from .config import (
 from .host import RigHost
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+BIND_DIRS = ["run", "opt", "root", "backups", "letsencrypt", "docker", "sbin/upper", "sbin/work"]
 SSHD_CONFIG = """Port {port}
 ListenAddress {address}
 HostKey {dir}/ssh_host_ed25519_key
@@ -138,17 +139,12 @@ def prepare_host(k: int) -> None:
         script.chmod(0o755)
 
 
-BIND_DIRS = ["run", "opt", "root", "backups", "letsencrypt", "docker", "sbin/upper", "sbin/work"]
-
-
 def start_host(k: int) -> None:
     """Start host k's supervisor in new mount+UTS namespaces unless it runs."""
     d = host_dir(k)
     if proc.read_pid(d / "hostd.pid"):
         return
-    stale = proc.read_pid(d / "run" / "docker.pid")
-    if stale and Path(f"/proc/{stale}/comm").read_text().strip() == "dockerd":
-        proc.stop(stale, timeout=60)
+    stop_leftovers(d)
     prepare_host(k)
     env = {"PATH": HOST_PATH, "LANG": "C.UTF-8", "HOME": "/root", "PYTHONPATH": str(REPO),
            "TRIGGER_RIG_DIR": str(STATE), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -175,10 +171,16 @@ def stop_host(k: int) -> None:
     """Stop host k's supervisor (it stops sshd and dockerd), then any leftover dockerd."""
     d = host_dir(k)
     proc.stop(proc.read_pid(d / "hostd.pid"), timeout=120)
-    stale = proc.read_pid(d / "run" / "docker.pid")
-    if stale and Path(f"/proc/{stale}/comm").read_text().strip() == "dockerd":
-        proc.stop(stale, timeout=60)
+    stop_leftovers(d)
     (d / "hostd.pid").unlink(missing_ok=True)
+
+
+def stop_leftovers(d: Path) -> None:
+    """Stop a dockerd or sshd that outlived its host supervisor (found by its pid file)."""
+    for pidfile, name in (("docker.pid", "dockerd"), ("sshd.pid", "sshd")):
+        pid = proc.read_pid(d / "run" / pidfile)
+        if pid and Path(f"/proc/{pid}/comm").read_text().strip() == name:
+            proc.stop(pid, timeout=60)
 
 
 def write_known_hosts() -> None:

@@ -7,10 +7,13 @@ host going from v4.5.10 to v4.5.12; test_checklist, test_report and test_notify 
 from __future__ import annotations
 
 import dataclasses
+import io
+import types
 from datetime import UTC, datetime
 
 import pytest
 
+from trigger_maint import config
 from trigger_maint.backups import Backup
 from trigger_maint.checks import Check, StatusReport
 from trigger_maint.cleanup import CleanupResult, Item, Plan, Removal
@@ -29,11 +32,13 @@ from trigger_maint.maintaining import (
     ends_run,
     exit_code,
     judge,
+    planned,
     reboot_blocker,
     update_blocker,
     update_decision,
 )
 from trigger_maint.research import Advisory, Research
+from trigger_maint.tasks import maintain
 from trigger_maint.tasks.preflight import Preflight
 from trigger_maint.tasks.reboot import RebootResult
 from trigger_maint.updating import UpdateResult
@@ -301,3 +306,123 @@ def test_a_dry_run_counts_only_failed_phases():
     assert exit_code(run) == 0
     run.steps.append(failed("research", ServiceError("GitHub: no answer")))
     assert exit_code(run) == 3
+
+
+def test_planned_steps_of_a_dry_run():
+    planned_update = update(changed=False)
+    planned_update = dataclasses.replace(planned_update, target="v4.5.12", to_version=None)
+    assert planned("update", planned_update).summary == "would update v4.5.10 to v4.5.12"
+    assert planned("update", planned_update).outcome is Outcome.PLANNED
+    listed = dataclasses.replace(cleanup(images=2), applied=False, removed=())
+    assert planned("cleanup", listed).summary == "would remove 2 item(s), 600.0 MiB"
+    assert planned("backup", None).reason == "dry run: script printed, not run"
+    assert planned("reboot", reboot(done=False, required=False)).outcome is Outcome.OK
+
+
+# ---- run_maintain's order and gates, with the phases stubbed ------------------------------
+
+class FakeSession:
+    """What run_maintain uses of a Session: label, flags, results, settings, print."""
+
+    def __init__(self, tmp_path, dry_run=False):
+        self.label, self.dry_run, self.json_output, self.results = HOST, dry_run, False, {}
+        self.settings = config.settings({"report_dir": str(tmp_path)})
+        self.printed = []
+
+    def print(self, text=""):
+        self.printed.append(text)
+
+
+@pytest.fixture
+def phases(monkeypatch):
+    """Stub every run_* that maintain calls; `.calls` records them in order, `.outcomes`
+    replaces what one returns (an exception is raised)."""
+    recorder = types.SimpleNamespace(calls=[], outcomes={})
+    results = good_results()
+
+    def stub(name):
+        def run(session, *args, **kwargs):
+            recorder.calls.append((name, kwargs))
+            outcome = recorder.outcomes.get(name, results[name])
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return None if session.dry_run and name == "backup" else outcome
+        return run
+
+    for name in ("preflight", "research", "backup", "update", "verify", "cleanup", "reboot"):
+        monkeypatch.setattr(maintain, f"run_{name}", stub(name))
+    statuses = iter([results["status"], results["final_status"]])
+
+    def run_status(session, fresh=False):
+        recorder.calls.append(("status", {"fresh": fresh}))
+        return next(statuses)
+
+    monkeypatch.setattr(maintain, "run_status", run_status)
+    monkeypatch.setattr(maintain.sys, "stdin", io.StringIO())  # not a terminal
+    return recorder
+
+
+def called(phases) -> list[str]:
+    return [name for name, _ in phases.calls]
+
+
+def test_maintain_runs_every_phase_once_in_order(tmp_path, phases):
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy(yes=True))
+    assert called(phases) == ["preflight", "research", "status", "backup", "update", "verify",
+                              "cleanup", "status"]  # reboot: status says not required
+    assert dict(phases.calls)["update"] == {"target": "4.5.12", "ack": ()}
+    assert phases.calls[-1] == ("status", {"fresh": True})
+    assert run.exit_code == 0 and run.files["json"].startswith(str(tmp_path))
+
+
+def test_without_a_terminal_the_update_needs_yes(tmp_path, phases):
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy())
+    assert "update" not in called(phases)
+    assert run.step("update").reason == "not confirmed: no terminal to ask (use --yes)"
+    assert run.exit_code == 1
+
+
+def test_a_backup_made_earlier_in_the_same_command_is_reused(tmp_path, phases):
+    session = FakeSession(tmp_path)
+    session.results["backup"] = backup()
+    maintain.run_maintain(session, Policy(yes=True))
+    assert "backup" not in called(phases) and "update" in called(phases)
+
+
+def test_a_failed_backup_stops_update_and_cleanup_but_not_the_checks(tmp_path, phases):
+    phases.outcomes["backup"] = UnsafeError(f"{HOST}: not enough space in /var/backups/trigger")
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy(yes=True))
+    assert called(phases) == ["preflight", "research", "status", "backup", "verify", "status"]
+    assert run.step("backup").reason == "not enough space in /var/backups/trigger"
+    assert run.step("update").reason.startswith("no verified backup from this run")
+    assert run.exit_code == 4
+
+
+def test_a_rolled_back_update_skips_cleanup_and_reboot(tmp_path, phases):
+    phases.outcomes["update"] = OperationError(f"{HOST}: not healthy; rolled back")
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy(yes=True, reboot=True))
+    assert called(phases) == ["preflight", "research", "status", "backup", "update", "verify",
+                              "status"]
+    assert run.exit_code == 5
+
+
+def test_a_lost_host_or_a_bug_stops_the_run_and_is_still_reported(tmp_path, phases, capsys):
+    phases.outcomes["verify"] = ConnectError(f"{HOST}: cannot connect (Connection refused)")
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy(yes=True))
+    assert called(phases)[-1] == "verify" and run.exit_code == 3
+    assert run.step("final_status").reason == "stopped: verify failed"
+    phases.calls.clear()
+    phases.outcomes["verify"] = KeyError("boom")
+    run = maintain.run_maintain(FakeSession(tmp_path), Policy(yes=True))
+    assert run.step("verify").reason == "internal error: KeyError: 'boom'"
+    assert run.exit_code == 5 and "Traceback" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_a_dry_run_plans_and_writes_nothing(tmp_path, phases):
+    session = FakeSession(tmp_path / "reports", dry_run=True)
+    run = maintain.run_maintain(session, Policy(dry_run=True))
+    assert run.step("backup").outcome is Outcome.PLANNED
+    assert "update" in called(phases)  # printed by update under --dry-run
+    assert run.files == {} and not (tmp_path / "reports").exists()
+    assert "Plan (dry run)" in session.printed[-1]

@@ -11,6 +11,7 @@ from trigger_maint.layout import script_context
 from trigger_maint.output import plain
 from trigger_maint.render import render
 from trigger_maint.verification import (
+    BENIGN_PATTERN,
     ERROR_PATTERN,
     changed_at,
     describe,
@@ -199,19 +200,37 @@ def test_settling_waits_for_starting_and_restarting_containers():
         == ["trigger-redis-1", "trigger-webapp-1"]
 
 
+def grep(pattern, lines, invert=False):
+    found = subprocess.run(["grep", "-aE" + ("v" if invert else ""), pattern],
+                           input="\n".join(lines), capture_output=True, text=True)
+    return found.stdout.splitlines()
+
+
 def test_error_pattern_matches_error_lines_only():
     lines = ["Error: P1001: Can't reach database server", "2026-01-01 FATAL:  role x",
-             '{"level":"error","msg":"boom"}', "panic: runtime error", "0 errors found",
-             "ERROR_REPORTING=off", "terror", "No pending migrations to apply."]
-    grep = subprocess.run(["grep", "-aiE", ERROR_PATTERN], input="\n".join(lines),
-                          capture_output=True, text=True)
-    assert grep.stdout.splitlines() == lines[:4]
+             '{"level":"error","msg":"boom"}', "panic: runtime error",
+             "TypeError: Cannot read properties of undefined", "ERROR", "fatal",
+             # stack frames, words that merely contain "error", configuration names
+             "    at Object.<anonymous> (/app/server.js:1:1)",
+             '    self.reply(200 if ok else 500, "OK" if ok else "ERROR")',
+             "0 errors found", "ERROR_REPORTING=off", "terror", "Errored", "",
+             "No pending migrations to apply."]
+    assert grep(ERROR_PATTERN, lines) == lines[:7]
+
+
+def test_benign_lines_are_dropped():
+    lines = ["2026-12-01 05:17:14.791 UTC [51] FATAL:  the database system is starting up",
+             "BrokenPipeError: [Errno 32] Broken pipe", "Error: read ECONNRESET",
+             "2026-12-01 05:20:51.266 UTC [568] FATAL:  connection to client lost",
+             "2026-12-01 FATAL:  password authentication failed for user \"postgres\""]
+    assert grep(BENIGN_PATTERN, grep(ERROR_PATTERN, lines), invert=True) == lines[4:]
 
 
 def test_scripts_render_clean():
     for layout in ("auto", "v4", "runbook"):
         ctx = script_context(settings({"layout": layout}))
-        script = render("verify", error_pattern=ERROR_PATTERN, changed_at=1767261600, **ctx)
+        script = render("verify", error_pattern=ERROR_PATTERN, benign_pattern=BENIGN_PATTERN,
+                        changed_at=1767261600, log_margin=5, **ctx)
         assert_clean_bash(script)
         assert "TM_CHANGED_AT=1767261600" in script
         assert_clean_bash(render("boot-id", **ctx))

@@ -148,7 +148,8 @@ def fleet_maintain(c, group=None, parallel=None, canary=None, no_update=False,
                    dry_run=False, json=False):
     """Maintain every host, staged: the first --canary hosts, then the rest.
 
-    When a canary host fails, the rollout stops and the other hosts are not touched. Nothing
+    When a canary host fails, the rollout stops and the other hosts are not touched (with
+    --no-update nothing is rolled out: every host runs, --parallel at a time). Nothing
     is asked: as in an unattended maintain, the update and the reboot need --yes (or
     --reboot). Every host gets its maintain report; the fleet gets one more
     (fleet-maintain-<time>.md/.json) in trigger.report_dir. Exit 0 only when every host's
@@ -158,5 +159,5 @@ def fleet_maintain(c, group=None, parallel=None, canary=None, no_update=False,
                     reboot=reboot, yes=yes, target=target, ack=tuple(ack or ()),
                     dry_run=dry_run)
     run(c, "maintain", maintain_job(policy), group=group, parallel=parallel, canary=canary,
-        dry_run=dry_run, json=json, staged=True, write=True)
+        dry_run=dry_run, json=json, staged=not no_update, write=True)
 

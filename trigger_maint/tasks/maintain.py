@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 
 from invoke import Exit
 
 from .. import checklist as cl
 from .. import notify, report
-from ..errors import MaintError
+from ..errors import INTERRUPTED, MaintError, OperationError
 from ..maintaining import (
     CHANGES,
+    PHASES,
     MaintainRun,
     Outcome,
     Policy,
@@ -38,16 +40,20 @@ from .verify import run_verify
 
 
 def _phase(session, run: MaintainRun, phase: str, action) -> Step:
-    """MaintainRun one phase, time it and record what it did; a failure is recorded, not raised."""
+    """Run one phase, time it and record what it did; a failure is recorded, not raised."""
     started = time.monotonic()
     try:
         result = action()
     except (MaintError, KeyboardInterrupt) as exc:
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
             str(exc).removeprefix(f"{session.label}: ")
-        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code
+        code = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else exc.exit_code
         step = Step(phase, Outcome.FAILED, code=code, reason=message,
                     ends_run=ends_run(phase, exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in a phase: stop safely, still report
+        traceback.print_exc()
+        step = Step(phase, Outcome.FAILED, code=OperationError.exit_code, ends_run=True,
+                    reason=f"internal error: {type(exc).__name__}: {exc}")
     else:
         step = planned(phase, result) if session.dry_run and phase in CHANGES else \
             judge(phase, result)
@@ -104,41 +110,43 @@ def _reboot(session, run: MaintainRun, policy: Policy) -> None:
            lambda: run_reboot(session, allowed=policy.reboot or policy.yes))
 
 
-def run_maintain(session, policy: Policy) -> MaintainRun:
-    """Every phase in order on `session`'s host, then the checklist: printed, written to the
-    report folder and sent to the webhook. Failures are recorded in the run, not raised."""
-    run = MaintainRun(host=session.label, policy=policy, started_at=datetime.now(UTC))
-    plan = (
-        ("preflight", lambda: _phase(session, run, "preflight",
-                                     lambda: run_preflight(session))),
-        ("research", lambda: _phase(session, run, "research",
-                                    lambda: run_research(session, target=policy.target))),
-        ("status", lambda: _phase(session, run, "status", lambda: run_status(session))),
-        ("backup", lambda: _phase(session, run, "backup", lambda: _backup(session))),
-        ("update", lambda: _update(session, run, policy)),
-        ("verify", lambda: _phase(session, run, "verify", lambda: run_verify(session))),
-        ("cleanup", lambda: _cleanup(session, run)),
-        ("reboot", lambda: _reboot(session, run, policy)),
-        ("final_status", lambda: _phase(session, run, "final_status",
-                                        lambda: run_status(session, fresh=True))),
-    )
-    for phase, action in plan:
-        stopped = run.stopped
-        if stopped is not None:
-            _skip(run, phase, f"stopped: {stopped.phase} failed")
-        else:
-            action()
-    run.finished_at = datetime.now(UTC)
-    run.checklist = cl.build(run, session.settings.disk_warn_percent)
-    _finish(session, run)
-    return run
-
-
-def _cleanup(session, run: MaintainRun) -> None:
+def _cleanup(session, run: MaintainRun, policy: Policy) -> None:
     allowed = cleanup_allowed(run)
     if not allowed.go:
         return _skip(run, "cleanup", allowed.reason)
     _phase(session, run, "cleanup", lambda: run_cleanup(session))
+
+
+# What each phase of maintaining.PHASES does: fn(session, run, policy).
+PLAN = {
+    "preflight": lambda s, r, p: _phase(s, r, "preflight", lambda: run_preflight(s)),
+    "research": lambda s, r, p: _phase(s, r, "research",
+                                       lambda: run_research(s, target=p.target)),
+    "status": lambda s, r, p: _phase(s, r, "status", lambda: run_status(s)),
+    "backup": lambda s, r, p: _phase(s, r, "backup", lambda: _backup(s)),
+    "update": _update,
+    "verify": lambda s, r, p: _phase(s, r, "verify", lambda: run_verify(s)),
+    "cleanup": _cleanup,
+    "reboot": _reboot,
+    "final_status": lambda s, r, p: _phase(s, r, "final_status",
+                                           lambda: run_status(s, fresh=True)),
+}
+
+
+def run_maintain(session, policy: Policy) -> MaintainRun:
+    """Every phase in order on `session`'s host, then the checklist: printed, written to the
+    report folder and sent to the webhook. Failures are recorded in the run, not raised."""
+    run = MaintainRun(host=session.label, policy=policy, started_at=datetime.now(UTC))
+    for phase in PHASES:
+        stopped = run.stopped
+        if stopped is not None:
+            _skip(run, phase, f"stopped: {stopped.phase} failed")
+        else:
+            PLAN[phase](session, run, policy)
+    run.finished_at = datetime.now(UTC)
+    run.checklist = cl.build(run, session.settings.disk_warn_percent)
+    _finish(session, run)
+    return run
 
 
 def _finish(session, run: MaintainRun) -> None:

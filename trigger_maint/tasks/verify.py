@@ -8,7 +8,9 @@ from ..errors import CHECK_FAILED
 from ..installation import from_result
 from ..output import emit, plain
 from ..verification import (
+    BENIGN_PATTERN,
     ERROR_PATTERN,
+    LOG_MARGIN_SECONDS,
     VerifyReport,
     changed_at,
     describe,
@@ -21,7 +23,8 @@ from .common import phase_task, session_for
 def run_verify(session) -> VerifyReport:
     """Verify `session`'s host now (always fresh); the report is kept for later phases."""
     update = session.results.get("update")
-    result = session.run("verify", error_pattern=ERROR_PATTERN, changed_at=changed_at(update),
+    result = session.run("verify", error_pattern=ERROR_PATTERN, benign_pattern=BENIGN_PATTERN,
+                         changed_at=changed_at(update), log_margin=LOG_MARGIN_SECONDS,
                          timeout=session.settings.observe_seconds + 180)
     installation = from_result(result, session.settings)
     report = verify_report(session.label, result, installation,

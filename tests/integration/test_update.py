@@ -1,0 +1,116 @@
+"""update through the real CLI on the rig: the backup gate, a failed pull, a good update,
+a failing one rolled back to the exact old images, and the runbook layout's image line."""
+
+import json
+
+RB = "/var/backups/trigger/rollback"
+FAIL_FAST = {"FABRIC_TRIGGER_HEALTH_TIMEOUT": "45"}  # the failing versions never get healthy
+SEEDED = ("User", "Project", "RuntimeEnvironment", "TaskRun")
+INSPECT = ("{{index .Config.Labels \"com.docker.compose.service\"}} {{.Image}} {{.Id}} "
+           "{{.State.StartedAt}}")
+
+
+def containers(host) -> dict:
+    """service -> (image ID, container ID, started at) of what runs now."""
+    ids = host.compose("ps", "-a", "-q").stdout.split()
+    out = host.run(f"docker inspect --format '{INSPECT}' {' '.join(ids)}").stdout
+    return {svc: (image, cid, started) for svc, image, cid, started in
+            (line.split() for line in out.splitlines())}
+
+
+def images(host) -> dict:
+    return {svc: image for svc, (image, _, _) in containers(host).items()}
+
+
+def registry_image(host, repo: str, tag: str) -> str:
+    return host.run(f"docker image inspect --format '{{{{.Id}}}}' "
+                    f"127.0.0.1:5000/{repo}:{tag}").stdout.strip()
+
+
+def read(host, path: str) -> str:
+    return host.run(f"cat {path}").stdout
+
+
+def points(host) -> list[str]:
+    """The rollback folder's entries (points and IN_PROGRESS)."""
+    return host.run(f"ls -A {RB} 2>/dev/null || true").stdout.split()
+
+
+def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    assert len(old) == len(new)
+    return [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+
+
+def error_line(done) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.startswith("trigger-maint: ")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_v4_gate_pull_failure_update_and_automatic_rollback(v4_host, cli):
+    host = v4_host
+    env = read(host, "/opt/trigger/.env")
+    before, rows = containers(host), host.row_counts()
+
+    refused = cli(host, "update", "--target", "v4.5.12")
+    assert refused.returncode == 4, refused.stderr
+    assert "no verified backup" in error_line(refused)
+    assert containers(host) == before and read(host, "/opt/trigger/.env") == env
+    assert points(host) == []
+
+    assert cli(host, "backup").returncode == 0
+    missing = cli(host, "update", "--target", "v4.5.13")
+    assert missing.returncode == 5, missing.stderr
+    assert "pulling the images failed" in error_line(missing)
+    assert "nothing was stopped" in error_line(missing)
+    assert containers(host) == before  # same containers, never restarted
+    assert read(host, "/opt/trigger/.env") == env
+    assert points(host) == []
+
+    done = cli(host, "update", "--target", "v4.5.12", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["update"]
+    assert (result["changed"], result["from_version"], result["to_version"]) == (
+        True, "4.5.10", "4.5.12")
+    assert result["point"] and not result["rolled_back"]
+    assert changed_lines(env, read(host, "/opt/trigger/.env")) == [
+        ("TRIGGER_IMAGE_TAG=v4.5.10\n", "TRIGGER_IMAGE_TAG=v4.5.12\n")]
+    assert host.run("stat -c %a /opt/trigger/.env").stdout.strip() == "600"
+    migrated = host.row_counts()
+    assert migrated["_prisma_migrations"] == rows["_prisma_migrations"] + 1
+    assert {t: migrated[t] for t in SEEDED} == {t: rows[t] for t in SEEDED}
+    updated = images(host)
+    assert updated["webapp"] == registry_image(host, "triggerdotdev/trigger.dev", "v4.5.12")
+    assert updated["webapp"] != before["webapp"][0]
+    assert points(host) == [result["point"]]
+
+    assert cli(host, "backup").returncode == 0  # the gate wants the migrated database backed up
+    env = read(host, "/opt/trigger/.env")
+    failed = cli(host, "update", "--target", "v4.5.14", env=FAIL_FAST)
+    assert failed.returncode == 5, failed.stderr
+    assert "rolled back" in error_line(failed) and "old images run again" in error_line(failed)
+    assert "last log lines of webapp" in failed.stderr
+    assert images(host) == updated  # the exact image IDs from before
+    assert read(host, "/opt/trigger/.env") == env
+    assert host.row_counts() == migrated
+    assert "IN_PROGRESS" not in points(host)
+
+
+def test_runbook_layout_pins_the_webapp_image_line(runbook_host, cli):
+    host = runbook_host
+    compose = read(host, "/opt/trigger/docker-compose.yml")
+    rows = host.row_counts()
+    assert cli(host, "backup").returncode == 0
+    done = cli(host, "update", "--target", "v4.5.12")
+    assert done.returncode == 0, done.stderr
+    assert "updated     v4.5.10 -> v4.5.12" in done.stdout
+    assert changed_lines(compose, read(host, "/opt/trigger/docker-compose.yml")) == [
+        ("    image: 127.0.0.1:5000/triggerdotdev/trigger.dev:v4.5.10\n",
+         "    image: 127.0.0.1:5000/triggerdotdev/trigger.dev:v4.5.12\n")]
+    assert images(host)["webapp"] == registry_image(host, "triggerdotdev/trigger.dev", "v4.5.12")
+    assert host.run("docker inspect --format '{{.State.Health.Status}}' trigger-webapp"
+                    ).stdout.strip() == "healthy"
+    after = host.row_counts()
+    assert after["_prisma_migrations"] == rows["_prisma_migrations"] + 1
+    assert {t: after[t] for t in SEEDED} == {t: rows[t] for t in SEEDED}
