@@ -321,8 +321,10 @@ def container_checks(inst: Installation, config: dict | None, now: datetime) -> 
 
 def webapp_http_check(code: str | None, url: str) -> Check:
     name, threshold = "webapp /healthcheck", "HTTP 200"
-    if not code:
+    if code is None:
         return Check(name, UNKNOWN, "", threshold, f"curl is not installed; {url} not probed")
+    if not code:
+        return Check(name, UNKNOWN, "", threshold, f"curl gave no HTTP status for {url}")
     if code == "200":
         return Check(name, OK, "HTTP 200", threshold, url)
     if code == "000":

@@ -171,14 +171,16 @@ def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path)
     assert made["name"] in text and "verified, restore-tested" in text and "v4.5.10" in text
 
 
-def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
-    before = folder(v4)
-    if not before:
+@pytest.fixture
+def baseline(v4, cli):
+    """The backup folder (with at least one backup) and the rows before a failure path."""
+    if not folder(v4):
         assert cli(v4, "backup").returncode == 0
-        before = folder(v4)
-    rows = v4.row_counts()
+    return folder(v4), v4.row_counts()
 
-    # Two at once: the second is refused by the lock; then PostgreSQL is killed mid-dump.
+
+def test_v4_second_backup_is_refused_and_killed_postgres_leaves_nothing(v4, cli, tmp_path,
+                                                                         baseline):
     with table_locked(v4):
         first = start_cli(v4, tmp_path, "backup")
         proc.wait_for(lambda: dump_sessions(v4), 300, "the dump to wait for the lock", 0.5)
@@ -186,29 +188,34 @@ def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
         assert second.returncode == 4
         assert "another trigger-maint run is working on this host" in one_line(second.stderr)
         v4.run(f"docker kill {db_container(v4)}")
-        _, stderr = first.communicate(timeout=180)
+        _, stderr = first.communicate(timeout=300)
     assert first.returncode == 5, stderr
     assert "pg_dumpall exited with" in one_line(stderr)
     v4.compose("start", "postgres")
     wait_db(v4)
-    assert_nothing_lost(v4, before, rows)
+    assert_nothing_lost(v4, *baseline)
 
-    # Ctrl-C mid-dump: exit 130, the host's script cleans up and the dump inside the
-    # container is stopped.
+
+def test_v4_ctrl_c_mid_dump_exits_130_and_leaves_nothing(v4, tmp_path, baseline):
     with table_locked(v4):
         running = start_cli(v4, tmp_path, "backup")
         proc.wait_for(lambda: dump_sessions(v4), 300, "the dump to wait for the lock", 0.5)
         running.send_signal(signal.SIGINT)
-        _, stderr = running.communicate(timeout=60)
+        try:
+            _, stderr = running.communicate(timeout=60)
+        finally:
+            running.kill()
         assert running.returncode == 130, stderr
         assert "interrupted" in one_line(stderr)
-        proc.wait_for(lambda: folder(v4) == before, 60, "the partial files to go")
+        # the host's script cleans up and ends the dump inside the container
+        proc.wait_for(lambda: folder(v4) == baseline[0], 60, "the partial files to go", 0.5)
         proc.wait_for(lambda: sql(v4, "SELECT count(*) FROM pg_stat_activity WHERE "
                                       "application_name LIKE 'trigger-maint-%'") == "0",
-                      60, "the dump to stop")
-    assert_nothing_lost(v4, before, rows)
+                      60, "the dump to stop", 0.5)
+    assert_nothing_lost(v4, *baseline)
 
-    # The database container is missing.
+
+def test_v4_missing_container_wrong_user_and_full_disk_leave_nothing(v4, cli, baseline):
     v4.compose("stop", "postgres")
     try:
         missing = cli(v4, "backup")
@@ -217,17 +224,16 @@ def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
         wait_db(v4)
     assert missing.returncode == 5
     assert "the database container (service postgres" in one_line(missing.stderr)
-    assert_nothing_lost(v4, before, rows)
+    assert_nothing_lost(v4, *baseline)
 
-    # A wrong database user: the runbook layout forced onto the v4 files.
+    # the runbook layout forced onto the v4 files: database user "trigger" does not exist
     wrong = cli(v4, "backup", env={"FABRIC_TRIGGER_LAYOUT": "runbook",
                                    "FABRIC_TRIGGER_COMPOSE_FILES":
                                        "webapp/docker-compose.yml worker/docker-compose.yml"})
     assert wrong.returncode == 5
     assert 'role "trigger" does not exist' in one_line(wrong.stderr)
-    assert_nothing_lost(v4, before, rows)
+    assert_nothing_lost(v4, *baseline)
 
-    # The backup folder's filesystem cannot hold the dump: refused before any file.
     v4.shrink_backup_fs(1024)
     try:
         full = cli(v4, "backup")
@@ -236,7 +242,7 @@ def test_v4_failures_keep_earlier_backups_and_rows(v4, cli, tmp_path):
         assert folder(v4) == {}
     finally:
         v4.restore_backup_fs()
-    assert_nothing_lost(v4, before, rows)
+    assert_nothing_lost(v4, *baseline)
 
 
 def broken_copy(host, made: dict, stamp: str) -> str:

@@ -14,12 +14,21 @@ def verify(cli, host):
     return run, report, {c["name"]: c["state"] for c in report["checks"]}
 
 
+def healthy(host) -> None:
+    """Wait for every container's health check to pass, as a settled stack's would."""
+    def settled():
+        states = host.run("docker ps -a --format '{{.Status}}'").stdout.splitlines()
+        return states and all("(healthy)" in s for s in states if "health" in s)
+    wait_for(settled, 120, "every container healthy")
+
+
 def set_pin(host, tag: str) -> None:
     host.run(f"sed -i 's/^TRIGGER_IMAGE_TAG=.*/TRIGGER_IMAGE_TAG={tag}/' /opt/trigger/.env")
 
 
 def test_healthy_then_a_stopped_service_then_a_version_mismatch(cli, v4_host):
     counts = v4_host.row_counts()
+    healthy(v4_host)
     run, report, states = verify(cli, v4_host)
     assert run.returncode == 0, run.stderr
     assert report["ok"] is True
@@ -36,6 +45,7 @@ def test_healthy_then_a_stopped_service_then_a_version_mismatch(cli, v4_host):
     assert len(errors) == 1 and "redis (PING failed" in errors[0]  # one line, every failure
 
     v4_host.compose("start", "redis")
+    healthy(v4_host)
     set_pin(v4_host, "v4.5.11")  # pinned, not yet applied: the running version is not it
     run, report, states = verify(cli, v4_host)
     assert run.returncode == 1, run.stdout

@@ -23,7 +23,7 @@ RELEASES = [
     ("v4.5.10", "2026-08-04T11:55:38Z", False, False),
     ("v3.3.18", "2025-03-05T13:21:09Z", False, False),
     ("v3.3.17", "2025-02-26T17:48:30Z", False, False),
-    ("v.docker.2.2.5-remove-pg-notify-listen", "2024-06-11T08:30:00Z", False, True),
+    ("v.docker.2.2.5-remove-pg-notify-listen", "2024-06-11T08:30:00Z", False, False),
 ]
 BREAKING = {"v4.5.12": "## Breaking changes\n\n- The webapp applies a new database migration "
                        "(`add_task_run_priority`); it cannot be rolled back without a backup.\n"

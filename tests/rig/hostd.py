@@ -83,8 +83,8 @@ class Host:
 
     def reboot(self) -> None:
         """Stand-in reboot: sshd and dockerd down, /run/reboot-required gone, new boot id, up."""
-        time.sleep(0.5)
         with self.lock:
+            time.sleep(0.5)  # lets the `reboot` command itself return first
             self.stop_sshd()
             self.stop_dockerd()
             for name in ("reboot-required", "reboot-required.pkgs"):

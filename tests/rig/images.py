@@ -47,7 +47,8 @@ def digest(*parts) -> str:
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, Path):
-            for f in sorted(p for p in part.rglob("*") if p.is_file()):
+            for f in sorted(p for p in part.rglob("*")
+                            if p.is_file() and "__pycache__" not in p.parts):
                 h.update(f"{f.relative_to(part)}:{os.access(f, os.X_OK)}".encode())
                 h.update(f.read_bytes())
         else:
