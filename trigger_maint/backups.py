@@ -160,6 +160,7 @@ def listing(sidecars: list[dict], sizes: dict, directory: str) -> list[Backup]:
             data, problems = {"file": name("dump", stamp)}, (f"unreadable sidecar ({exc})",)
         if stamp_of(str(data.get("file") or "")) != stamp:
             problems += (f"{entry['sidecar']} describes {data.get('file')!r}",)
+            data = {"file": name("dump", stamp)}
         found.append(from_sidecar(data, directory, sizes.get(data.get("file")), problems))
     return newest_first(found)
 

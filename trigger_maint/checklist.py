@@ -296,10 +296,10 @@ def _update(f: _Facts, w: dict) -> tuple[bool, str]:
 
 def _reboot(f: _Facts, w: dict) -> tuple[bool, str]:
     step = f.run.step("reboot")
-    result = f.run.result("reboot")
+    result = step.result if step is not None else None  # done, even if verify then failed
     if result is not None and getattr(result, "done", False):
-        return True, w["rebooted"].format(old=result.old_boot_id[:8],
-                                          new=result.new_boot_id[:8])
+        note = w["rebooted"].format(old=result.old_boot_id[:8], new=result.new_boot_id[:8])
+        return True, note + (f"; {step.reason}" if step.reason else "")
     state = f.state("reboot")
     if (result is not None and not getattr(result, "required", False)) or state == "ok":
         return True, w["not_needed"]
@@ -354,7 +354,7 @@ def _summary(run: MaintainRun, f: _Facts, w: dict, items: tuple[Item, ...]) -> t
         available = f"{w['yes']} ({version(r.target)})"
     else:
         available = w["no"]
-    rebooted = getattr(f.run.result("reboot"), "done", False)
+    rebooted = getattr(getattr(f.run.step("reboot"), "result", None), "done", False)
     reboot = {"ok": w["no"], "warn": w["yes"]}.get(f.state("reboot"), w["unknown"])
     if f.run.step("backup") is not None and f.run.step("backup").result is not None:
         last_backup = by_key["backup"].note

@@ -92,8 +92,8 @@ def parse_size(text: str | None) -> int | None:
     if not match:
         return None
     number, unit, binary = match.groups()
-    base = (1024 ** "kmgtp".index(unit.lower()) * 1024) if binary and unit else \
-        _UNITS[unit.lower()]
+    unit = unit.lower()
+    base = 1024 ** ("kmgtp".index(unit) + 1) if binary and unit else _UNITS[unit]
     return int(float(number) * base)
 
 
@@ -101,12 +101,12 @@ def human_bytes(n: int | float | None) -> str:
     """1536 -> "1.5 KiB"."""
     if n is None:
         return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+    value, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def human_duration(seconds: float) -> str:

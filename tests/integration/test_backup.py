@@ -215,7 +215,8 @@ def test_v4_ctrl_c_mid_dump_exits_130_and_leaves_nothing(v4, tmp_path, baseline)
     assert_nothing_lost(v4, *baseline)
 
 
-def test_v4_missing_container_wrong_user_and_full_disk_leave_nothing(v4, cli, baseline):
+def test_v4_missing_container_wrong_user_and_full_disk_leave_nothing(v4, cli, tmp_path,
+                                                                     baseline):
     v4.compose("stop", "postgres")
     try:
         missing = cli(v4, "backup")
@@ -227,9 +228,11 @@ def test_v4_missing_container_wrong_user_and_full_disk_leave_nothing(v4, cli, ba
     assert_nothing_lost(v4, *baseline)
 
     # the runbook layout forced onto the v4 files: database user "trigger" does not exist
-    wrong = cli(v4, "backup", env={"FABRIC_TRIGGER_LAYOUT": "runbook",
-                                   "FABRIC_TRIGGER_COMPOSE_FILES":
-                                       "webapp/docker-compose.yml worker/docker-compose.yml"})
+    (tmp_path / "cwd" / "fabric.yaml").write_text(
+        "trigger:\n  layout: runbook\n  compose_files: [webapp/docker-compose.yml, "
+        "worker/docker-compose.yml]\n")
+    wrong = cli(v4, "backup")
+    (tmp_path / "cwd" / "fabric.yaml").unlink()
     assert wrong.returncode == 5
     assert 'role "trigger" does not exist' in one_line(wrong.stderr)
     assert_nothing_lost(v4, *baseline)

@@ -130,6 +130,10 @@ def test_reboot_box():
         False, "needed, not done: a reboot is required but not allowed: pass --reboot or --yes")
     done = make_run(status=needed, reboot=reboot())
     assert boxes(done)["reboot"] == (True, "rebooted (boot id 0f1e2d3c -> 9a8b7c6d)")
+    unhealthy = make_run(status=needed, reboot=reboot(verified=False))
+    assert boxes(unhealthy)["reboot"] == (True, "rebooted (boot id 0f1e2d3c -> 9a8b7c6d); "
+                                                "verify after the reboot failed: healthcheck")
+    assert unhealthy.exit_code == 1
 
 
 def test_images_box_needs_the_images_actually_pruned():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import os
 from dataclasses import dataclass
@@ -121,14 +122,12 @@ def _sha256(path: Path) -> str:
 def fetch(sftp, remote: str, local: Path, sha256: str = "") -> bool:
     """Copy `remote` to `local` through SFTP with bounded memory; False if already there.
 
-    Data is written to a hidden temporary file, checked against `sha256` when given, and
+    Data goes to a hidden temporary file, is checked against `sha256` when given, and is
     linked into place; an existing file is never replaced.
     """
     size = sftp.stat(remote).st_size
-    if local.exists():
-        if local.stat().st_size == size and (not sha256 or _sha256(local) == sha256):
-            return False
-        raise OperationError(f"{local} already exists and differs from {remote}; not replacing it")
+    if sha256 and local.exists() and local.stat().st_size == size and _sha256(local) == sha256:
+        return False
     tmp = local.with_name(f".{local.name}.partial")
     digest = hashlib.sha256()
     try:
@@ -148,7 +147,13 @@ def fetch(sftp, remote: str, local: Path, sha256: str = "") -> bool:
         if sha256 and digest.hexdigest() != sha256:
             raise OperationError(f"{remote} arrived with SHA-256 {digest.hexdigest()}, the "
                                  f"sidecar says {sha256}; the copy was deleted")
-        os.link(tmp, local)
+        try:
+            os.link(tmp, local)
+        except FileExistsError:
+            if filecmp.cmp(tmp, local, shallow=False):
+                return False
+            raise OperationError(f"{local} already exists and differs from {remote}; "
+                                 "not replacing it") from None
     finally:
         tmp.unlink(missing_ok=True)
     return True

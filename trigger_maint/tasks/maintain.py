@@ -117,6 +117,12 @@ def _cleanup(session, run: MaintainRun, policy: Policy) -> None:
     _phase(session, run, "cleanup", lambda: run_cleanup(session))
 
 
+def _final_status(session, run: MaintainRun, policy: Policy) -> None:
+    if policy.dry_run:  # nothing changed: it would measure what status just measured
+        return _skip(run, "final_status", "dry run: nothing changed since status")
+    _phase(session, run, "final_status", lambda: run_status(session, fresh=True))
+
+
 # What each phase of maintaining.PHASES does: fn(session, run, policy).
 PLAN = {
     "preflight": lambda s, r, p: _phase(s, r, "preflight", lambda: run_preflight(s)),
@@ -128,8 +134,7 @@ PLAN = {
     "verify": lambda s, r, p: _phase(s, r, "verify", lambda: run_verify(s)),
     "cleanup": _cleanup,
     "reboot": _reboot,
-    "final_status": lambda s, r, p: _phase(s, r, "final_status",
-                                           lambda: run_status(s, fresh=True)),
+    "final_status": _final_status,
 }
 
 

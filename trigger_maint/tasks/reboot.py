@@ -50,32 +50,33 @@ def probe(session, remaining: float) -> dict | None:
         session.connection.connect_timeout = session.settings.connect_timeout
 
 
-def wait_for_new_boot(session, old_boot_id: str, deadline: float) -> dict:
-    """Poll until the host answers with another boot id and its containers have settled."""
-    came_back = None
-    last = "the host still answered with the old boot id"
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        found = probe(session, remaining)
-        if found is None:
-            last = "SSH did not answer"
-        elif found["boot_id"] == old_boot_id:
-            last = "the host still answered with the old boot id"
-            session.close()
-        else:
-            came_back = found
-            if found.get("docker_up") and not settling(containers(found.get("containers"))):
-                return found
-            last = "its containers were still starting"
-        time.sleep(POLL_SECONDS)
+def wait_for_new_boot(session, old_boot_id: str) -> str:
+    """Poll until the host answers with another boot id (reboot_timeout); the new id."""
     limit = session.settings.reboot_timeout
-    if came_back is not None:  # back, but not settled: verify tells what is wrong
-        return came_back
+    deadline = time.monotonic() + limit
+    last = "the host still answered with the old boot id"
+    while (remaining := deadline - time.monotonic()) > 0:
+        found = probe(session, remaining)
+        if found is not None and found["boot_id"] != old_boot_id:
+            return found["boot_id"]
+        last = "SSH did not answer" if found is None else \
+            "the host still answered with the old boot id"
+        session.close()
+        time.sleep(POLL_SECONDS)
     error = ConnectError if last == "SSH did not answer" else OperationError
     raise error(f"{session.label}: did not come back with a new boot id within {limit} s "
                 f"({last}); check the host's console")
+
+
+def wait_for_containers(session) -> None:
+    """Poll until Docker answers and no container is still starting (health_timeout);
+    then verify tells what did not come back."""
+    deadline = time.monotonic() + session.settings.health_timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        found = probe(session, remaining)
+        if found and found.get("docker_up") and not settling(containers(found.get("containers"))):
+            return
+        time.sleep(POLL_SECONDS)
 
 
 def _reboot(session, old: str, required: bool, force: bool, allowed: bool) -> RebootResult:
@@ -90,10 +91,10 @@ def _reboot(session, old: str, required: bool, force: bool, allowed: bool) -> Re
         return RebootResult(required, True, False, old, reason="dry run: would reboot")
     session.print(f"{session.label}: rebooting; waiting up to "
                   f"{session.settings.reboot_timeout} s for it to come back")
-    deadline = time.monotonic() + session.settings.reboot_timeout
     session.close()
-    back = wait_for_new_boot(session, old, deadline)
-    return RebootResult(required, True, True, old, back["boot_id"], verify=run_verify(session))
+    new = wait_for_new_boot(session, old)
+    wait_for_containers(session)
+    return RebootResult(required, True, True, old, new, verify=run_verify(session))
 
 
 def run_reboot(session, force: bool = False, allowed: bool = False) -> RebootResult:
