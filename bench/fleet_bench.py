@@ -8,8 +8,9 @@ fleet size it times the real `trigger-maint` (wall clock, median of --repeat run
   single   `trigger-maint -H h status --json` on each host alone; the slowest one
   serial   `trigger-maint -H h1,...,hN fleet-status --parallel 1`
   parallel `trigger-maint -H h1,...,hN fleet-status --parallel N`
-and prints the Markdown table of bench/README.md ("fleet"). A run in which any host was
-unreachable is an error, not a number.
+and prints the Markdown table of bench/README.md ("fleet"), with the CPU time trigger-maint
+itself used in the parallel run. A run in which any host was unreachable is an error, not a
+number.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,17 +35,21 @@ from tests.rig.config import KEY, KNOWN_HOSTS, REGISTRY  # noqa: E402
 EXE = Path(sys.executable).with_name("trigger-maint")
 
 
-def timed(args: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
-    """Wall-clock seconds of one trigger-maint run, and the run."""
+def timed(args: list[str], env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall-clock seconds of one trigger-maint run, the CPU seconds trigger-maint itself used
+    (user + system, on this machine), and the run."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([str(EXE), "-i", str(KEY), *args], capture_output=True, text=True,
                           env=env, stdin=subprocess.DEVNULL, timeout=900)
-    return time.perf_counter() - started, done
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, done
 
 
-def checked_fleet(args: list[str], env: dict, count: int) -> float:
-    """Time a fleet-status run and make sure every host was reached."""
-    seconds, done = timed([*args, "--json"], env)
+def checked_fleet(args: list[str], env: dict, count: int) -> tuple[float, float]:
+    """Time a fleet-status run (wall, client CPU) and make sure every host was reached."""
+    seconds, cpu, done = timed([*args, "--json"], env)
     try:
         hosts = json.loads(done.stdout)["hosts"]
     except (ValueError, KeyError):
@@ -51,11 +57,13 @@ def checked_fleet(args: list[str], env: dict, count: int) -> float:
     unreachable = [h["name"] for h in hosts if h["state"] == "unreachable"]
     if len(hosts) != count or unreachable:
         raise SystemExit(f"hosts not reached: {unreachable or hosts}")
-    return seconds
+    return seconds, cpu
 
 
-def median(run, repeat: int) -> float:
-    return statistics.median(run() for _ in range(repeat))
+def median(run, repeat: int) -> tuple[float, ...]:
+    """The median of each number `run` returns, over `repeat` runs."""
+    runs = [run() for _ in range(repeat)]
+    return tuple(statistics.median(values) for values in zip(*runs, strict=True))
 
 
 def main() -> None:
@@ -85,22 +93,23 @@ def main() -> None:
     single = {}
     for host in hosts[:max(sizes)]:
         single[host.number] = median(
-            lambda h=host: timed(["-H", address[h.number], "status", "--json"], env)[0],
-            args.repeat)
-    print(f"cores: {os.cpu_count()}, repeat: {args.repeat} (median), status script per host\n")
+            lambda h=host: timed(["-H", address[h.number], "status", "--json"], env)[:1],
+            args.repeat)[0]
+    print(f"cores: {os.cpu_count()}, repeat: {args.repeat} (median), "
+          f"load average before: {os.getloadavg()[0]:.0f}\n")
     print("| hosts | slowest single host (s) | serial `--parallel 1` (s) "
-          "| `--parallel N` (s) | parallel / slowest single |")
-    print("|---|---|---|---|---|")
+          "| `--parallel N` (s) | parallel / slowest single | trigger-maint CPU (s) |")
+    print("|---|---|---|---|---|---|")
     for size in sizes:
         chosen = numbers[:size]
         target = ["-H", ",".join(address[k] for k in chosen), "fleet-status"]
-        serial, parallel = (
+        (serial, _), (parallel, cpu) = (
             median(lambda n=n, t=target, s=size: checked_fleet([*t, "--parallel", str(n)], env, s),
                    args.repeat)
             for n in (1, size))
         slowest = max(single[k] for k in chosen)
         print(f"| {size} | {slowest:.2f} | {serial:.2f} | {parallel:.2f} "
-              f"| {parallel / slowest:.2f} |", flush=True)
+              f"| {parallel / slowest:.2f} | {cpu:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ BACKUP_RE = re.compile(rf"^trigger-(?:db-(?P<db>{STAMP_RE})\.(?:sql\.gz|json)"
                        rf"|volume-(?P<volume>{STAMP_RE})-[A-Za-z0-9][A-Za-z0-9_.-]*\.tar\.gz)$")
 IMAGE_ID_RE = re.compile(r"(?:sha256:)?([0-9a-f]{64}|[0-9a-f]{12})\b")
 TAG_STAMP_RE = re.compile(rf"^({STAMP_RE})-")
+POINT_RE = re.compile(rf"^{STAMP_RE}(-\d+)?$")  # a rollback point's folder (update.sh.j2)
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ def _tag_stamp(tag: str, stamps) -> str | None:
 
 def plan_images(listing: dict, keep_points: int, refusal: str | None) -> tuple[list, list, list]:
     """Dangling images and older points' rollback tags to remove; what is kept; refusals."""
-    points = {p["name"]: parse_point(p["name"], p.get("point", "")) for p in
-              listing.get("points") or []}
+    listed = [p for p in listing.get("points") or [] if POINT_RE.match(p["name"])]
+    points = {p["name"]: parse_point(p["name"], p.get("point", "")) for p in listed}
     tag_ids = {t["tag"]: t["id"] for t in listing.get("rollback_tags") or []}
     stamps = set(points)
     orphans = []
@@ -153,7 +154,7 @@ def plan_images(listing: dict, keep_points: int, refusal: str | None) -> tuple[l
     kept_stamps = set(sorted(stamps, reverse=True)[:keep_points])
     kept_stamps |= {in_progress} if in_progress else set()
     # where `rollback` goes by default: the newest point of an update that completed
-    done = sorted((p["name"] for p in listing.get("points") or []
+    done = sorted((p["name"] for p in listed
                    if (p.get("state") or "").strip() == ELIGIBLE_STATE), reverse=True)
     kept_stamps |= set(done[:1])
     kept_ids = set()

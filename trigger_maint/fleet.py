@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from . import checklist as cl
 from . import status_report
@@ -48,7 +48,7 @@ class HostResult:
 
     exit_code: int  # the exit code the single-host task would have ended with
     before: str | None = None  # Trigger.dev version found
-    after: str | None = None  # version left running (None: not changed or not known)
+    after: str | None = None  # version left running (None: a read-only phase, or not known)
     items: Mapping = field(default_factory=dict)  # checklist item or check -> state
     message: str = ""  # one line: what went wrong, or what was done
     report: str | None = None  # the host's own report file, when the phase wrote one
@@ -93,10 +93,14 @@ def inventory_member(name: str, value, base: Settings) -> Member:
     if fleet_keys:
         raise ConfigError(f"trigger.hosts.{name}: {', '.join(fleet_keys)} apply to the whole "
                           "fleet, not to one host")
+    unknown = sorted(set(entry) - {f.name for f in fields(Settings)})
+    if unknown:
+        raise ConfigError(f"trigger.hosts.{name}: unknown setting {', '.join(unknown)} "
+                          "(see docs/configuration.md)")
     try:
         settings = with_overrides(base, entry)
-    except ConfigError as exc:
-        raise ConfigError(f"trigger.hosts.{name}: {exc}") from None
+    except ConfigError as exc:  # "trigger.path: ..." -> "trigger.hosts.NAME.path: ..."
+        raise ConfigError(str(exc).replace("trigger.", f"trigger.hosts.{name}.", 1)) from None
     return Member(name=name, host=host, settings=settings)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from .backups import STAMP_FORMAT
 from .installation import Installation
 from .inventory import Container, containers, image_tag, normalize_version
 
@@ -193,14 +194,15 @@ def version_check(installation: Installation, intended: str, pinned_image_id: st
 
 
 def changed_at(update) -> int:
-    """The time of this run's update as a Unix timestamp (0 when none ran)."""
+    """When this run's update began, as a Unix timestamp: its rollback point's stamp (UTC);
+    0 when no update changed anything."""
     if update is None or not getattr(update, "changed", False):
         return 0
-    for key in ("started_at", "finished_at"):
-        value = getattr(update, key, None)
-        if isinstance(value, datetime):
-            return int(value.timestamp())
-    return 0
+    try:
+        began = datetime.strptime((getattr(update, "point", "") or "")[:15], STAMP_FORMAT)
+    except ValueError:
+        return 0
+    return int(began.replace(tzinfo=UTC).timestamp())
 
 
 def verify_report(host: str, result: dict, installation: Installation, intended: str,

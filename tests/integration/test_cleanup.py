@@ -1,6 +1,7 @@
 """cleanup on the rig: dangling images go but never a rollback point's, older points are
 released, old run containers go, backups rotate (newest 7 of 10 kept byte-identical, foreign
-files untouched), and nothing rotates when the newest backup is not verified."""
+files untouched), nothing rotates when the newest backup is not verified, images wait for
+verify after an update, and rollback still works after a prune."""
 
 import json
 
@@ -21,11 +22,11 @@ SIDECAR = """{{"file": "trigger-db-{s}.sql.gz", "started_at": "2026-01-01T03:00:
  "files_archive": "trigger-files-{s}.tar.gz", "volumes": ["trigger-volume-{s}-shared.tar.gz"]}}"""
 
 
-def make_backups(host, unverified=()) -> None:
-    """Ten backup sets in the tool's format (dump, sidecar, files and volume archives) and
+def make_backups(host, stamps=STAMPS, unverified=()) -> None:
+    """Backup sets in the tool's format (dump, sidecar, files and volume archives) and
     files that are not the tool's own."""
     lines = [f"mkdir -p {BACKUPS} && cd {BACKUPS}"]
-    for s in STAMPS:
+    for s in stamps:
         verified = "false" if s in unverified else "true"
         lines += [f"seq 1 {2000 + int(s[6:8])} | gzip > trigger-db-{s}.sql.gz",
                   f"tar -czf trigger-files-{s}.tar.gz -C /opt/trigger .env",
@@ -126,30 +127,57 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
             or n in FOREIGN}
     assert after_files == kept
     assert len([n for n in after_files if n.endswith(".sql.gz") and n not in FOREIGN]) == 7
-    assert h.row_counts() == counts
 
-
-def test_nothing_rotates_after_an_unverified_backup_nor_images_during_an_update(cli, v4_host):
-    h = v4_host
+    # A newer backup that failed verification stops the rotation (8 verified sets would
+    # otherwise lose one); an update in progress stops image pruning.
+    make_backups(h, ["20260111-030000", "20260112-030000"], unverified={"20260112-030000"})
     loose = dangle(h, "v4.5.16")
-    make_backups(h, unverified={STAMPS[-1]})
-    h.run(f"mkdir -p {POINTS} && echo 20260101-030000 > {POINTS}/IN_PROGRESS")
+    h.run(f"echo {new} > {POINTS}/IN_PROGRESS")
     before_files = checksums(h)
-
     run = cli(h, "cleanup")
     assert run.returncode == 0, run.stderr
-    assert f"the newest backup trigger-db-{STAMPS[-1]}.sql.gz is not verified" in run.stdout
+    assert "the newest backup trigger-db-20260112-030000.sql.gz is not verified" in run.stdout
     assert "images: left alone (an update is in progress" in run.stdout
-    assert checksums(h) == before_files
-    assert loose in images(h)
+    assert checksums(h) == before_files and loose in images(h)
 
-    h.run(f"rm {POINTS}/IN_PROGRESS")
-    h.run("mkdir -p /run/lock && (flock /run/lock/trigger-maint.lock sleep 60 >/dev/null 2>&1 &"
-          " echo $! > /run/holder) && sleep 0.3")
+    h.run(f"rm {POINTS}/IN_PROGRESS && (flock /run/lock/trigger-maint.lock sleep 60 "
+          ">/dev/null 2>&1 & echo $! > /run/holder) && sleep 0.3")
     try:
         busy = cli(h, "cleanup")
     finally:
         h.run("pkill -P $(cat /run/holder) sleep; rm -f /run/holder")
     assert busy.returncode == 4, busy.stdout
     assert "another trigger-maint run is working on this host" in busy.stderr
-    assert loose in images(h)
+    assert loose in images(h) and checksums(h) == before_files
+    assert h.row_counts() == counts
+
+
+def test_after_an_update_prune_waits_for_verify_and_rollback_still_works(cli, v4_host):
+    h = v4_host
+    counts, env = h.row_counts(), h.run("cat /opt/trigger/.env").stdout
+    old_webapp = image_id(h, f"{WEBAPP}:v4.5.10")
+    assert cli(h, "backup").returncode == 0
+    loose = dangle(h, "v4.5.16")
+    # one run: update, cleanup (refused: not verified), verify, cleanup (prunes)
+    run = cli(h, "update", "--target", "v4.5.11", "cleanup", "verify", "cleanup",
+              env={"FABRIC_TRIGGER_OBSERVE_SECONDS": "3"})
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.split("verify: all checks passed")
+    assert "images: left alone (the update of this run has not passed verify yet" in first
+    assert f"removed       image     {loose}" in second
+    assert loose not in images(h)
+    point = h.run(f"ls {POINTS}").stdout.split()[0]
+    h.run(f"docker rmi {WEBAPP}:v4.5.10 >/dev/null")  # only the rollback tag holds it now
+    again = cli(h, "cleanup", "--json")
+    assert again.returncode == 0, again.stderr
+    assert old_webapp in images(h)
+    kept = json.loads(again.stdout)["plan"]["kept"]
+    assert f"rollback point {point}: kept with its images" in kept
+
+    back = cli(h, "rollback", "--yes")
+    assert back.returncode == 0, back.stderr
+    verified = cli(h, "verify", env={"FABRIC_TRIGGER_OBSERVE_SECONDS": "3"})
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "v4.5.10 as intended" in verified.stdout
+    assert h.run("cat /opt/trigger/.env").stdout == env
+    assert h.row_counts() == counts

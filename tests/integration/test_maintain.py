@@ -110,7 +110,7 @@ def test_full_run_updates_behind_a_verified_backup_and_ticks_every_box(
     assert body["version_after"] == "v4.5.12" and body["ticked"] == 8
 
 
-def test_dry_run_a_failing_update_rolled_back_then_chained_tasks(runbook_host, cli, github, tmp_path):
+def test_dry_run_failing_update_then_chained_tasks(runbook_host, cli, github, tmp_path):
     host = runbook_host
     rows, image = host.row_counts(), webapp_image(host)
 

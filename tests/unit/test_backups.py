@@ -211,22 +211,34 @@ def test_human_sizes():
 
 # -- rendering ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("layout", ["auto", "v4", "runbook"])
-def test_scripts_render_to_clean_bash(layout):
+def scripts(layout: str) -> list[str]:
     s = settings({"layout": layout, "backup_dir": "/srv/backups of 'trigger'"})
     ctx = script_context(s)
-    scripts = [
+    return [
         render("backup", **ctx, **context(verify_restore=True, volumes=True)),
         render("backup", **ctx, **context(verify_restore=False, volumes=False)),
         render("backups", **ctx, names=backups.NAMES),
         render("restore", **ctx, **context(source="trigger-db-20261201-050759.sql.gz",
                                            sha256=SIDECAR["sha256"])),
     ]
-    for script in scripts:
+
+
+def test_scripts_render_to_clean_bash_with_every_value_quoted():
+    rendered = scripts("auto")
+    for script in rendered:
         assert_clean_bash(script)
         assert "TM_BACKUP_DIR='/srv/backups of '\"'\"'trigger'\"'\"''" in script
-    assert "tm_backup 1 1\n" in scripts[0] and "tm_backup 0 0\n" in scripts[1]
-    assert "TM_SOURCE=trigger-db-20261201-050759.sql.gz\n" in scripts[3]
+    assert "tm_backup 1 1\n" in rendered[0] and "tm_backup 0 0\n" in rendered[1]
+    assert "TM_SOURCE=trigger-db-20261201-050759.sql.gz\n" in rendered[3]
+    assert "TM_VOLUMES=(shared)" in rendered[0]
+
+
+def test_a_configured_layout_renders_only_its_own_settings():
+    backup, *_, restore = scripts("runbook")
+    for script in (backup, restore):
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+        assert "TM_DB_USER=trigger" in script and "TM_DB_USER=postgres" not in script
+        assert "TM_VOLUMES=()" in script
 
 
 # -- the scripts' shell helpers, run by bash -------------------------------------------------

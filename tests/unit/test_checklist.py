@@ -205,3 +205,35 @@ def test_report_names_and_history_entry():
         "version_after": "v4.5.12", "ticked": 8, "total": 8, "open": [], "changed": ["update"],
         "files": {"markdown": "/r/a.md", "json": "/r/a.json"}}
     assert cl.changed(make_run(update=update(rolled_back=True))) == ["update failed"]
+
+
+def test_verdict_names_the_first_failure_else_the_open_boxes():
+    run = make_run(update=failed("update", OperationError("not healthy; rolled back")),
+                   cleanup=Step("cleanup", Outcome.SKIPPED, reason="the update failed"))
+    run.checklist = cl.build(run, 80)
+    assert cl.verdict(run) == "update failed (exit 5): not healthy; rolled back"
+    assert "update failed (exit 5): not healthy; rolled back" in cl.text(run, run.checklist)
+    both = make_run(update=failed("update", OperationError("x")),
+                    final_status=status(**{"disk /": ("fail", "97% used")}))
+    both.checklist = cl.build(both, 80)
+    assert cl.verdict(both) == "update failed (exit 5): x (+1 more)"
+    open_box = make_run(Policy(no_update=True),
+                        update=Step("update", Outcome.SKIPPED, reason="--no-update"))
+    open_box.checklist = cl.build(open_box, 80)
+    assert cl.verdict(open_box) == ("checklist not complete: update (v4.5.12 available, "
+                                    "not installed: --no-update)")
+    good = make_run()
+    good.checklist = cl.build(good, 80)
+    assert cl.verdict(good) == "ok"
+
+
+def test_dry_run_text_lists_the_plan():
+    run = make_run(Policy(dry_run=True), backup=Step("backup", Outcome.PLANNED,
+                                                     reason="dry run: script printed, not run"),
+                   update=Step("update", Outcome.PLANNED, summary="would update v4.5.10 to "
+                                                                  "v4.5.12"))
+    run.checklist = cl.build(run, 80)
+    text = cl.text(run, run.checklist)
+    assert "Plan (dry run)" in text
+    assert "  backup        planned  dry run: script printed, not run" in text
+    assert "  update        planned  would update v4.5.10 to v4.5.12" in text

@@ -155,7 +155,9 @@ def image_listing() -> dict:
 
 
 def test_images_keep_the_newest_points_and_release_older_tags():
-    items, kept, refused = plan_images(image_listing(), keep_points=2, refusal=None)
+    listing = image_listing()
+    listing["points"].append({"name": "lost+found", "point": ""})  # not a point: ignored
+    items, kept, refused = plan_images(listing, keep_points=2, refusal=None)
     assert refused == []
     by_kind = {(i.kind, i.name) for i in items}
     assert ("image", image_id(4)) in by_kind

@@ -61,10 +61,9 @@ def test_hosts_from_cli_then_groups_in_order_once_each():
         (INVENTORY, [], ["us"], "trigger.groups: no group 'us' (known: customers, eu)"),
         ({"hosts": {"a": {}}, "groups": {"g": ["a", "b"]}}, [], ["g"],
          "trigger.groups.g: b not in trigger.hosts"),
-        ({"hosts": {"a": {"path": "srv"}}}, [], [], "trigger.hosts.a: trigger.path: must be an "
+        ({"hosts": {"a": {"path": "srv"}}}, [], [], "trigger.hosts.a.path: must be an "
                                                     "absolute path"),
-        ({"hosts": {"a": {"colour": "red"}}}, [], [], "trigger.hosts.a: trigger.hosts: unknown "
-                                                      "setting 'colour'"),
+        ({"hosts": {"a": {"colour": "red"}}}, [], [], "trigger.hosts.a: unknown setting colour"),
         ({"hosts": {"a": {"parallel": 5}}}, [], [], "trigger.hosts.a: parallel apply to the "
                                                     "whole fleet"),
         ({"hosts": {"a": ["x"]}}, [], [], "trigger.hosts.a: expected a mapping or a host"),

@@ -186,11 +186,15 @@ def test_no_pin_at_all_is_unknown_and_fails():
     assert report.failures[0].state == "unknown"
 
 
-def test_changed_at():
-    when = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+def test_changed_at_is_when_the_updates_rollback_point_was_recorded():
+    when = datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC)
     assert changed_at(None) == 0
-    assert changed_at(SimpleNamespace(changed=True, started_at=when)) == int(when.timestamp())
-    assert changed_at(SimpleNamespace(changed=False, started_at=when)) == 0
+    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005")) \
+        == int(when.timestamp())
+    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005-2")) \
+        == int(when.timestamp())
+    assert changed_at(SimpleNamespace(changed=False, point="20260101-100005")) == 0
+    assert changed_at(SimpleNamespace(changed=True, point="")) == 0
 
 
 def test_settling_waits_for_starting_and_restarting_containers():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import OperationError
+from ..errors import OperationError, UnsafeError
 from ..layout import candidates
 from ..output import emit
 from ..updating import (
@@ -27,8 +27,11 @@ def run_update(session, target=None, force=False, ack=()) -> UpdateResult:
     tag = choose_target(target, research)
     version = run_preflight(session).installation.version
     running = version.version if version else None
-    check_direction(running, tag)
-    check_hazards(hazards_for(running, tag, research), ack)
+    try:
+        check_direction(running, tag)
+        check_hazards(hazards_for(running, tag, research), ack)
+    except UnsafeError as exc:
+        raise UnsafeError(f"{session.label}: {exc}") from None
     try:
         result = session.run("update", changes=True, force=force, from_version=running or "",
                              **backup_context(session),
