@@ -8,6 +8,7 @@ import threading
 import paramiko
 import pytest
 
+
 class Endpoint:
     """Something `cli` can target with SSH arguments of the test's choosing."""
 
