@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.rig up --hosts 8
     .venv/bin/python bench/backup_bench.py --host 8 --gib 1
 
-On rig host --host (reset to a fresh v4 stack first; the bench owns the host while it runs)
+On rig host --host (given a fresh v4 stack unless it has one; the bench owns it meanwhile)
 it grows the database "main" to at least --gib GiB of Trigger.dev-like rows (JSON payloads
 with ids, hashes and repeated keys), then times, on the host:
   floor         `pg_dumpall > /dev/null`: what any backup must at least spend
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -60,7 +61,7 @@ def grow(host, gib: float) -> int:
 def on_host(host, command: str) -> float:
     """Seconds `command` takes on the host."""
     started = time.perf_counter()
-    host.run(command, timeout=3600)
+    host.run(f"bash -o pipefail -c {shlex.quote(command)}", timeout=3600)
     return time.perf_counter() - started
 
 
@@ -79,13 +80,14 @@ def main() -> None:
            "FABRIC_TRIGGER_REPORT_DIR": f"{scratch}/reports"}
     cli = [str(EXE), "-H", f"root@{host.address}:{host.port}", "-i", str(KEY)]
     with host.lock():
-        host.reset("v4")
+        if host.layout != "v4":
+            host.reset("v4")
         db_bytes = grow(host, args.gib)
         db = host.compose("ps", "-q", "postgres").stdout.strip()
         dump = f"docker exec {db} pg_dumpall -U postgres"
         rows = [("`pg_dumpall > /dev/null` (floor)", on_host(host, f"{dump} > /dev/null"), None)]
         for compressor in COMPRESSORS:
-            seconds = on_host(host, f"set -o pipefail; {dump} | {compressor} > /root/bench.out")
+            seconds = on_host(host, f"{dump} | {compressor} > /root/bench.out")
             size = int(host.run("stat -c %s /root/bench.out").stdout)
             rows.append((f"`pg_dumpall | {compressor.removesuffix(' -q')}`", seconds, size))
         host.run("rm -f /root/bench.out")

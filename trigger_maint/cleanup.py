@@ -220,7 +220,7 @@ def backup_stamp(file_name: str) -> str | None:
     return (match["db"] or match["files"] or match["volume"]) if match else None
 
 
-def backup_sets(files: list, sidecars: dict, directory: str = "") -> list[BackupSet]:
+def backup_sets(files: list, sidecars: dict) -> list[BackupSet]:
     """The tool's backup sets, newest first, from the listed files and sidecar texts.
 
     A set counts as verified when its backup is trusted (backups.from_sidecar: verified when
@@ -240,7 +240,7 @@ def backup_sets(files: list, sidecars: dict, directory: str = "") -> list[Backup
         except ValueError:
             meta = None
         verified = isinstance(meta, dict) and meta.get("file") == dump and from_sidecar(
-            meta, directory, members.get(dump)).trusted
+            meta, "", members.get(dump)).trusted
         sets.append(BackupSet(stamp, members, verified, dump if dump in members else ""))
     return sorted(sets, key=lambda s: s.stamp, reverse=True)
 

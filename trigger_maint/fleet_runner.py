@@ -49,9 +49,7 @@ class FleetContext(Context):
 class FleetCall(Call):
     """One call of a fleet task for all -H hosts."""
 
-    def __init__(self, *args, cli_hosts: Sequence[str] = (), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.cli_hosts = tuple(cli_hosts)
+    cli_hosts: tuple = ()
 
     def make_context(self, config) -> FleetContext:
         context = FleetContext(config=config)
@@ -62,20 +60,28 @@ class FleetCall(Call):
 class FleetExecutor(Executor):
     """Fabric's executor, except that a fleet task runs once with every -H host."""
 
+    def parameterize(self, call, connection_init_kwargs):
+        clone = super().parameterize(call, connection_init_kwargs)
+        clone.origin = call  # which command-line call this per-host copy came from
+        return clone
+
     def expand_calls(self, calls, apply_hosts=True):
         expanded = []
         for call in super().expand_calls(calls, apply_hosts):
             if not getattr(call.task, "fleet", False):
                 expanded.append(call)
                 continue
-            host = call.init_kwargs["host"] if isinstance(call, ConnectionCall) else None
+            origin = getattr(call, "origin", call)
             last = expanded[-1] if expanded else None
-            if (host and isinstance(last, FleetCall) and last.task is call.task
-                    and last.kwargs == call.kwargs and host not in last.cli_hosts):
-                last.cli_hosts += (host,)
+            if isinstance(last, FleetCall) and last.origin is origin:
+                last.cli_hosts += (call.init_kwargs["host"],)
                 continue
-            expanded.append(FleetCall(call.task, called_as=call.called_as, args=call.args,
-                                      kwargs=call.kwargs, cli_hosts=(host,) if host else ()))
+            fleet_call = FleetCall(call.task, called_as=call.called_as, args=call.args,
+                                   kwargs=call.kwargs)
+            fleet_call.origin = origin
+            if isinstance(call, ConnectionCall):
+                fleet_call.cli_hosts = (call.init_kwargs["host"],)
+            expanded.append(fleet_call)
         return expanded
 
 

@@ -157,6 +157,14 @@ def test_maintain_reports_a_broken_and_an_unreachable_host_while_the_other_compl
     assert "trigger-db-" in backups(good)
     assert (containers(gone), backups(gone)) == untouched
 
+    # fleet-verify names the service that is still down, on its host only.
+    run = cli(Fleet(trio[:2]), "fleet-verify", "--parallel", "2", env=FAST)
+    assert run.returncode == 1, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[1].split()[0] == label(good) and lines[1].split()[-1] == "ok"
+    assert lines[2].split()[0] == label(broken) and lines[2].split()[-2:] == ["failed", "(1)"]
+    assert lines[3].startswith(f"{label(broken)}: verify failed: ") and "redis" in lines[3]
+
 
 def test_a_failing_canary_stops_the_rollout_and_leaves_the_others_untouched(
         trio, cli, github, tmp_path):

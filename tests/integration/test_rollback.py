@@ -1,6 +1,6 @@
-"""rollback through the real CLI on the rig: a migrating update that fails restores the
-database; an update through a floating tag that moved is undone to the old image ID even
-after `docker image prune -af`; an interrupted update is completed by a rerun."""
+"""rollback through the real CLI on the rig: an update through a floating tag that moved is
+undone to the old image ID (and database) even after `docker image prune -af`; an
+interrupted update is completed by a rerun."""
 
 import json
 import os
@@ -12,7 +12,6 @@ from tests.rig import proc, registry
 from tests.rig.config import KNOWN_HOSTS, REGISTRY
 
 RB = "/var/backups/trigger/rollback"
-FAIL_FAST = {"FABRIC_TRIGGER_HEALTH_TIMEOUT": "45"}
 TRIGGER_REPOS = ("triggerdotdev/trigger.dev", "triggerdotdev/supervisor")
 INSPECT = "{{index .Config.Labels \"com.docker.compose.service\"}} {{.Image}}"
 
@@ -32,20 +31,9 @@ def states(host) -> str:
     return host.run(f"cat {RB}/*/state 2>/dev/null || true").stdout
 
 
-def test_migrations_restored_then_floating_tag_rolled_back_after_prune(v4_host, cli):
+def test_floating_tag_update_rolled_back_to_the_old_image_after_prune(v4_host, cli):
     host = v4_host
-    env = host.run("cat /opt/trigger/.env").stdout
-    rows, before = host.row_counts(), images(host)
-    assert cli(host, "backup").returncode == 0
-
-    failed = cli(host, "update", "--target", "v4.5.16", "--json", env=FAIL_FAST)
-    assert failed.returncode == 5, failed.stderr
-    error = json.loads(failed.stdout)["error"]
-    assert "rolled back" in error and "the database was restored from trigger-db-" in error
-    assert host.row_counts() == rows  # migration count and rows as before
-    assert images(host) == before
-    assert host.run("cat /opt/trigger/.env").stdout == env
-
+    rows = host.row_counts()
     # The installation follows the floating tag v4 (v4.5.11) like many real ones do.
     host.run("sed -i 's/^TRIGGER_IMAGE_TAG=.*/TRIGGER_IMAGE_TAG=v4/' /opt/trigger/.env")
     host.compose("up", "-d", "--quiet-pull")

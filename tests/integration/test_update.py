@@ -1,5 +1,6 @@
 """update through the real CLI on the rig: the backup gate, a failed pull, a good update,
-a failing one rolled back to the exact old images, and the runbook layout's image line."""
+failing ones rolled back to the exact old images (and, after migrations, the database),
+and the runbook layout's image line."""
 
 import json
 
@@ -48,7 +49,7 @@ def error_line(done) -> str:
     return lines[0]
 
 
-def test_v4_gate_pull_failure_update_and_automatic_rollback(v4_host, cli):
+def test_v4_gate_pull_failure_update_and_automatic_rollbacks(v4_host, cli):
     host = v4_host
     env = read(host, "/opt/trigger/.env")
     before, rows = containers(host), host.row_counts()
@@ -94,6 +95,16 @@ def test_v4_gate_pull_failure_update_and_automatic_rollback(v4_host, cli):
     assert images(host) == updated  # the exact image IDs from before
     assert read(host, "/opt/trigger/.env") == env
     assert host.row_counts() == migrated
+    assert "IN_PROGRESS" not in points(host)
+
+    # v4.5.16 migrates the database, then fails: the backup taken before comes back
+    failed = cli(host, "update", "--target", "v4.5.16", "--json", env=FAIL_FAST)
+    assert failed.returncode == 5, failed.stderr
+    error = json.loads(failed.stdout)["error"]
+    assert "rolled back" in error and "the database was restored from trigger-db-" in error
+    assert host.row_counts() == migrated  # migration count and rows as before
+    assert images(host) == updated
+    assert read(host, "/opt/trigger/.env") == env
     assert "IN_PROGRESS" not in points(host)
 
 

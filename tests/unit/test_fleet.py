@@ -249,8 +249,10 @@ def test_executor_calls_fleet_tasks_once_with_all_hosts():
                            executor_class=FleetExecutor, config_class=Config)
     program.run(["t", "-H", "a,b,c", "per-host", "fleetwide", "--parallel", "2"], exit=False)
     program.run(["t", "fleetwide"], exit=False)
+    program.run(["t", "-H", "a,a", "fleetwide", "fleetwide"], exit=False)
     assert calls == [("per-host", "a"), ("per-host", "b"), ("per-host", "c"),
-                     ("fleet", True, ("a", "b", "c"), "2"), ("fleet", True, (), None)]
+                     ("fleet", True, ("a", "b", "c"), "2"), ("fleet", True, (), None),
+                     ("fleet", True, ("a", "a"), None), ("fleet", True, ("a", "a"), None)]
 
 
 # Each phase's result as a fleet row.
