@@ -16,7 +16,6 @@ RIG=${TRIGGER_RIG_DIR:-/var/tmp/trigger-maint-rig}
 export FABRIC_TRIGGER_KNOWN_HOSTS=$RIG/ssh/known_hosts
 export FABRIC_TRIGGER_REGISTRY=127.0.0.1:5000
 export FABRIC_TRIGGER_GITHUB_API=http://127.0.0.1:18080
-export FABRIC_TRIGGER_DOMAIN=trigger-1.rig.test
 export FABRIC_TRIGGER_REPORT_DIR=${FABRIC_TRIGGER_REPORT_DIR:-$RIG/reports}
 for _ in $(seq 50); do
     python - <<'PY' && break || sleep 0.1

@@ -33,7 +33,7 @@ def make_backups(host, stamps=STAMPS, unverified=()) -> None:
                   f"tar -czf trigger-volume-{s}-shared.tar.gz -C /opt/trigger .env",
                   f"cat > trigger-db-{s}.json <<EOF\n{SIDECAR.format(s=s, verified=verified)}\nEOF"]
     lines += [f"echo keep > {name}" for name in FOREIGN]
-    lines.append("chmod 600 *")
+    lines.append("find . -maxdepth 1 -type f -exec chmod 600 {} +")
     host.run("\n".join(lines))
 
 
@@ -50,23 +50,28 @@ def images(host) -> set[str]:
     return set(host.run("docker images -a -q --no-trunc").stdout.split())
 
 
-def make_point(host, stamp: str, ids: dict, state: str = "done") -> None:
-    """A rollback point as update records it: point.json, state, and rollback tags."""
+def make_point(host, stamp: str, ids: dict, untagged=()) -> None:
+    """A rollback point as update records it: point.json, state, and rollback tags (but
+    none for the `untagged` services)."""
     point = {"stamp": stamp, "created_at": "2026-01-01T03:00:00Z", "version": "4.5.10",
              "target": "4.5.11", "backup": "", "migrations": 5,
              "images": {svc: {"id": i, "ref": f"{WEBAPP}:x"} for svc, i in ids.items()}}
     host.run(f"mkdir -p {POINTS}/{stamp} && cat > {POINTS}/{stamp}/point.json && "
-             f"echo {state} > {POINTS}/{stamp}/state", input=json.dumps(point))
+             f"echo done > {POINTS}/{stamp}/state", input=json.dumps(point))
     for svc, i in ids.items():
-        host.run(f"docker tag {i} trigger-maint/rollback:{stamp}-{svc}")
+        if svc not in untagged:
+            host.run(f"docker tag {i} trigger-maint/rollback:{stamp}-{svc}")
 
 
 def dangle(host, version: str) -> str:
-    """Leave the image of webapp:version untagged, as a pull of a moved floating tag does."""
+    """Leave the image of webapp:version untagged, as a pull of a moved floating tag does
+    (through a scratch tag: the host's registry tags keep naming what the registry has)."""
+    scratch = "rig-scratch/dangle:moved"
     host.run(f"docker pull -q {WEBAPP}:{version} >/dev/null && "
              f"docker pull -q {WEBAPP}:v4.5.12 >/dev/null")
     old = image_id(host, f"{WEBAPP}:{version}")
-    host.run(f"docker tag {WEBAPP}:v4.5.12 {WEBAPP}:{version}")
+    host.run(f"docker tag {WEBAPP}:{version} {scratch} && docker rmi {WEBAPP}:{version} && "
+             f"docker tag {WEBAPP}:v4.5.12 {scratch} && docker rmi {scratch}")
     assert old in host.run("docker images -q --no-trunc -f dangling=true").stdout.split()
     return old
 
@@ -82,8 +87,7 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     make_point(h, old, {"webapp": released})
     h.run(f"docker rmi {WEBAPP}:v4.5.11 >/dev/null")  # only the rollback tag holds it now
     make_point(h, mid, {"webapp": image_id(h, f"{WEBAPP}:v4.5.12"),
-                        "supervisor": needed_dangling})
-    h.run(f"docker rmi trigger-maint/rollback:{mid}-supervisor >/dev/null")
+                        "supervisor": needed_dangling}, untagged={"supervisor"})
     make_point(h, new, {"webapp": image_id(h, f"{WEBAPP}:v4.5.10")})
     piled = h.pile_exited_containers(3, "runner")
     h.pile_exited_containers(2, "other")
@@ -93,7 +97,9 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
 
     plan = cli(h, "cleanup", "--plan", "--json")
     assert plan.returncode == 0, plan.stderr
-    planned = {(i["kind"], i["name"]) for i in json.loads(plan.stdout)["plan"]["items"]}
+    listed = json.loads(plan.stdout)["plan"]
+    planned = {(i["kind"], i["name"]) for i in listed["items"]}
+    assert f"image {needed_dangling[7:19]}: kept (a rollback point needs it)" in listed["kept"]
     gone_sets = STAMPS[:3]
     assert planned == (
         {("image", loose), ("tag", f"trigger-maint/rollback:{old}-webapp")}
