@@ -312,7 +312,7 @@ def table(outcomes: Sequence[HostOutcome]) -> str:
 def verdict(outcomes: Sequence[HostOutcome], stopped: str | None) -> str:
     """One line: how many hosts succeeded, and why the rollout stopped."""
     good = sum(o.ok for o in outcomes)
-    line = f"{good} of {len(outcomes)} hosts ok"
+    line = f"{good} of {len(outcomes)} host{'' if len(outcomes) == 1 else 's'} ok"
     return f"{line}; {stopped}" if stopped else line
 
 

@@ -375,3 +375,8 @@ def test_plain_fab_needs_the_fleet_executor_for_dash_h(tmp_path):
     configured = cli("-f", str(config), *args, program="fab")
     assert configured.returncode == 3, configured.stderr
     assert configured.stdout.splitlines()[-1] == "0 of 2 hosts ok"
+    # Without -H, plain fab's executor is enough: the hosts come from the inventory.
+    config.write_text("trigger:\n  hosts: {blue: 'root@127.0.0.1:9'}\n  groups: {sky: [blue]}\n")
+    grouped = cli("-f", str(config), "fleet-status", "--group", "sky", program="fab")
+    assert grouped.returncode == 3, grouped.stderr
+    assert grouped.stdout.splitlines()[-1] == "0 of 1 host ok"
