@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -163,10 +165,11 @@ class Session:
         """Send `script` in one exec channel; raise the error it reports, if any."""
         progress = HostPrefixedStream(self.label)
         try:
-            result = self.connection.run(
-                heredoc(script), hide="out", warn=True, in_stream=False, pty=False,
-                err_stream=progress, timeout=timeout or self.settings.command_timeout,
-                encoding="utf-8")
+            with self.interrupt_closes_connection():
+                result = self.connection.run(
+                    heredoc(script), hide="out", warn=True, in_stream=False, pty=False,
+                    err_stream=progress, timeout=timeout or self.settings.command_timeout,
+                    encoding="utf-8")
         except KeyboardInterrupt:
             self.close()
             raise
@@ -189,6 +192,25 @@ class Session:
             exc.result = data
             raise exc
         return data
+
+    @contextlib.contextmanager
+    def interrupt_closes_connection(self):
+        """Ctrl-C closes the connection at once, so the script sees its stdin end and stops.
+
+        Without a pty Invoke would only re-raise after the remote command had finished."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # fleet threads: the fleet runner closes its group on Ctrl-C
+            return
+
+        def interrupted(signum, frame):
+            self.close()
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, interrupted)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def close(self) -> None:
         """Close the connection; a running script sees its stdin end and stops."""

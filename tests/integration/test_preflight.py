@@ -1,9 +1,13 @@
 """preflight through the real CLI against rig hosts: layouts, host keys, bad input."""
 
 import json
+import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
+import time
 
 import paramiko
 import pytest
@@ -102,3 +106,28 @@ def test_wrong_path_and_missing_docker_are_clear(host, cli):
         host.run("mv /run/docker.sock.away /run/docker.sock")
     assert dead.returncode == 5
     assert "the Docker engine does not answer" in dead.stderr
+
+
+def test_ctrl_c_stops_the_remote_script_and_its_cleanup_runs(host, tmp_path):
+    """A script cut off by Ctrl-C stops on the host at once and removes what it made."""
+    (tmp_path / "preflight.sh.j2").write_text(
+        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n'
+        "touch /run/tm-partial\ntm_cleanup rm -f /run/tm-partial\n"
+        "tm_log working\nsleep 60\ntm_emit\n")
+    env = {**os.environ, "FABRIC_TRIGGER_KNOWN_HOSTS": str(host.known_hosts),
+           "FABRIC_TRIGGER_TEMPLATE_DIR": str(tmp_path)}
+    exe = os.path.join(os.path.dirname(sys.executable), "trigger-maint")
+    running = subprocess.Popen([exe, *host.fab_args(), "preflight"], env=env, text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert "working" in running.stderr.readline()
+    assert host.run("ls /run/tm-partial").returncode == 0
+    running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=20)  # not the script's 60 s
+    assert running.returncode == 130
+    assert "interrupted" in stderr
+    for _ in range(50):  # the host's cleanup trap removes it within moments
+        if host.run("test -e /run/tm-partial", check=False).returncode:
+            break
+        time.sleep(0.2)
+    assert host.run("test -e /run/tm-partial", check=False).returncode == 1
