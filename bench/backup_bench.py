@@ -5,12 +5,12 @@
 
 On rig host --host (given a fresh v4 stack unless it has one; the bench owns it meanwhile)
 it grows the database "main" to at least --gib GiB of Trigger.dev-like rows (JSON payloads
-with ids, hashes and repeated keys), then times, on the host:
+with ids, hashes and repeated keys), then times on the host, in --repeat rounds (median):
   floor         `pg_dumpall > /dev/null`: what any backup must at least spend
   gzip -1 ...   `pg_dumpall | COMPRESSOR > file`, for the candidate compressors, with size
   backup        the real `trigger-maint backup` (dump, verification, sidecar, archives)
-and the peak resident memory of `trigger-maint backup --download DIR` (dump streamed over
-SFTP in bounded windows and checked against its SHA-256) next to `trigger-maint backup`
+and the peak resident memory of `trigger-maint backup --download DIR` (the dump streamed
+over SFTP in bounded windows, checked against its SHA-256) next to `trigger-maint backup`
 without a download. It prints the Markdown table of bench/README.md ("backup").
 """
 
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from tests.rig import Rig  # noqa: E402
 from tests.rig.config import KEY, KNOWN_HOSTS, REGISTRY  # noqa: E402
 
 EXE = Path(sys.executable).with_name("trigger-maint")
+BACKUP = "`trigger-maint backup` (dump, gzip -1, every check, sidecar)"
 COMPRESSORS = ["gzip -1", "gzip -6", "zstd -1 -q", "zstd -3 -q"]
 ROW = ("json_build_object('id', 'run_' || md5(g::text), 'status', 'COMPLETED', "
        "'taskIdentifier', 'send-email', 'attempt', g % 5, 'payload', json_build_object("
@@ -58,17 +60,18 @@ def grow(host, gib: float) -> int:
     return size()
 
 
-def on_host(host, command: str) -> float:
-    """Seconds `command` takes on the host."""
+def on_host(host, command: str) -> tuple[float, str]:
+    """Seconds `command` takes on the host, and what it printed."""
     started = time.perf_counter()
-    host.run(f"bash -o pipefail -c {shlex.quote(command)}", timeout=3600)
-    return time.perf_counter() - started
+    done = host.run(f"bash -o pipefail -c {shlex.quote(command)}", timeout=3600)
+    return time.perf_counter() - started, done.stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", type=int, default=8, help="rig host number (reset to v4)")
     parser.add_argument("--gib", type=float, default=1.0, help="database size to reach")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is shown")
     args = parser.parse_args()
     host = Rig().host(args.host)
     if not host.is_up():
@@ -85,21 +88,26 @@ def main() -> None:
         db_bytes = grow(host, args.gib)
         db = host.compose("ps", "-q", "postgres").stdout.strip()
         dump = f"docker exec {db} pg_dumpall -U postgres"
-        rows = [("`pg_dumpall > /dev/null` (floor)", on_host(host, f"{dump} > /dev/null"), None)]
-        for compressor in COMPRESSORS:
-            seconds = on_host(host, f"{dump} | {compressor} > /root/bench.out")
-            size = int(host.run("stat -c %s /root/bench.out").stdout)
-            rows.append((f"`pg_dumpall | {compressor.removesuffix(' -q')}`", seconds, size))
-        host.run("rm -f /root/bench.out")
-        started = time.perf_counter()
-        done = subprocess.run([*cli, "backup", "--json"], env=env, capture_output=True,
-                              text=True, timeout=3600)
-        seconds = time.perf_counter() - started
-        if done.returncode:
-            raise SystemExit(done.stderr)
-        made = json.loads(done.stdout)["backup"]
-        rows.append(("`trigger-maint backup` (dump, gzip -1, checks, sidecar)", seconds,
-                     made["size"]))
+        steps = {"`pg_dumpall > /dev/null` (floor)": f"{dump} > /dev/null"}
+        steps.update({f"`pg_dumpall | {c.removesuffix(' -q')}`":
+                      f"{dump} | {c} > /root/bench.out; stat -c %s /root/bench.out"
+                      for c in COMPRESSORS})
+        times: dict[str, list[float]] = {label: [] for label in [*steps, BACKUP]}
+        sizes: dict[str, int] = {}
+        for _ in range(args.repeat):  # rounds, so that a load spike hits every step alike
+            for label, command in steps.items():
+                seconds, out = on_host(host, command)
+                times[label].append(seconds)
+                if out:
+                    sizes[label] = int(out)
+            started = time.perf_counter()
+            done = subprocess.run([*cli, "backup", "--json"], env=env, capture_output=True,
+                                  text=True, timeout=3600)
+            times[BACKUP].append(time.perf_counter() - started)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            sizes[BACKUP] = json.loads(done.stdout)["backup"]["size"]
+            host.run("rm -f /root/bench.out /var/backups/trigger/trigger-*")
         peaks = {}
         for label, extra in (("backup", []), ("backup --download", ["--download",
                                                                     str(scratch / "dl")])):
@@ -110,9 +118,11 @@ def main() -> None:
                 raise SystemExit(run.stderr)
             peaks[label] = int(peak)
         host.run("rm -f /var/backups/trigger/trigger-*")
+    rows = [(label, statistics.median(values), sizes.get(label))
+            for label, values in times.items()]
     floor = rows[0][1]
     print(f"database main: {db_bytes / 2**30:.2f} GiB on disk; cores: {os.cpu_count()}; "
-          f"load average: {os.getloadavg()[0]:.0f}\n")
+          f"median of {args.repeat}; load average after: {os.getloadavg()[0]:.0f}\n")
     print("| step | seconds | x floor | compressed size |")
     print("|---|---|---|---|")
     for label, seconds, size in rows:

@@ -18,7 +18,7 @@ export FABRIC_TRIGGER_REGISTRY=127.0.0.1:5000
 export FABRIC_TRIGGER_GITHUB_API=http://127.0.0.1:18080
 export FABRIC_TRIGGER_REPORT_DIR=${FABRIC_TRIGGER_REPORT_DIR:-$RIG/reports}
 for _ in $(seq 50); do
-    python - <<'PY' && break || sleep 0.1
+    python - 2>/dev/null <<'PY' && break || sleep 0.1
 import socket; socket.create_connection(("127.0.0.1", 18080), 1).close()
 PY
 done

@@ -121,6 +121,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         print(f"{self.address_string()} - {fmt % args}", flush=True)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    """One quiet line, not a traceback, when a client hangs up before its answer."""
+
+    def handle_error(self, request, client_address):
+        print(f"{client_address[0]} - client went away: {sys.exc_info()[1]!r}", flush=True)
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     version = os.environ.get("BUILD_APP_VERSION", "v3")
@@ -132,7 +139,7 @@ def main() -> None:
     migrate()
     seed()
     address = (os.environ.get("RIG_ADDR", "127.0.0.1"), int(os.environ.get("PORT", "3000")))
-    server = http.server.ThreadingHTTPServer(address, Handler)
+    server = Server(address, Handler)
     print(f"server listening on http://{address[0]}:{address[1]}", flush=True)
     server.serve_forever()
 
