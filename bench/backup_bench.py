@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,7 @@ def main() -> None:
                 raise SystemExit(run.stderr)
             peaks[label] = int(peak)
         host.run("rm -f /var/backups/trigger/trigger-*")
+    shutil.rmtree(scratch)
     rows = [(label, statistics.median(values), sizes.get(label))
             for label, values in times.items()]
     floor = rows[0][1]

@@ -147,8 +147,16 @@ class RigHost:
             return
         if behaviour == "healthy":
             proc.wait_for(lambda: proc.http_status(url) == 200, 180, f"{url} to answer 200", 0.2)
+            proc.wait_for(self.all_healthy, 180, "every container to be healthy", 0.2)
         else:
             proc.wait_for(lambda: proc.http_status(url), 180, f"{url} to answer", 0.2)
+
+    def all_healthy(self) -> bool:
+        """Every container running, and healthy where it has a healthcheck."""
+        sock = self.dir / "run" / "docker.sock"
+        containers = proc.docker_api(sock, "GET", "/containers/json?all=1")
+        return all(c["State"] == "running" and "(health: starting)" not in c["Status"]
+                   and "(unhealthy)" not in c["Status"] for c in containers)
 
     def clean(self) -> None:
         """Remove containers, volumes, images not from the registry, dangling images,

@@ -39,7 +39,7 @@ class Restore:
     left_aside: tuple[str, ...]  # previous databases that could not be dropped afterwards
 
 
-def _context(session) -> dict:
+def backup_context(session) -> dict:
     """What the backup and restore scripts need beyond the installation."""
     version = run_preflight(session).installation.version
     return {
@@ -59,7 +59,7 @@ def _made(sidecar: dict, directory: str) -> Backup:
 def run_backup(session, verify_restore: bool = False, volumes: bool = False) -> Backup | None:
     """Make a verified backup on the session's host (None under --dry-run)."""
     result = session.run("backup", changes=True, verify_restore=verify_restore,
-                         volumes=volumes, **_context(session))
+                         volumes=volumes, **backup_context(session))
     if result is None:
         return None
     made = _made(result["backup"], result["dir"])
@@ -102,7 +102,7 @@ def run_restore(session, name: str | None = None, yes: bool = False) -> Restore:
         raise UnsafeError(f"{label}: restore replaces the live database with {chosen.name} "
                           f"(taken {backups.summary(chosen)}); add --yes to do it")
     result = session.run("restore", changes=True, source=chosen.name, sha256=chosen.sha256,
-                         **_context(session))
+                         **backup_context(session))
     if result is None:
         return Restore(restored=chosen, safety=None, left_aside=())
     done = Restore(restored=chosen, safety=_made(result["safety"], listing.dir),

@@ -11,7 +11,7 @@ from ..updating import (
     rollback_points,
     rollback_result,
 )
-from .backup import _context as backup_context
+from .backup import backup_context
 from .common import phase_task, session_for
 
 

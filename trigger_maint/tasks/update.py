@@ -14,7 +14,7 @@ from ..updating import (
     pin_context,
     update_result,
 )
-from .backup import _context as backup_context
+from .backup import backup_context
 from .common import phase_task, session_for
 from .preflight import run_preflight
 
