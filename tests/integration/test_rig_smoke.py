@@ -10,7 +10,7 @@ import paramiko
 import pytest
 
 from tests.rig import registry
-from tests.rig.config import KEY, KNOWN_HOSTS
+from tests.rig.config import KEY, KNOWN_HOSTS, REGISTRY
 from tests.rig.proc import http_status, wait_for
 
 SEEDED = {"User": 2, "Project": 3, "RuntimeEnvironment": 9, "TaskRun": 250}
@@ -67,14 +67,21 @@ def test_moved_floating_tag_leaves_old_image_dangling(v4_host):
     repo = "triggerdotdev/trigger.dev"
     set_env(v4_host, "TRIGGER_IMAGE_TAG", "latest")
     v4_host.compose("pull", "-q", "webapp")
+    latest = f"{REGISTRY}/{repo}:latest"
+    old = v4_host.run(f"docker image inspect -f '{{{{.Id}}}}' {latest}").stdout.strip()
+    # Earlier tests may have pulled the same image under other tags (v4.5.11, v4): drop those
+    # so that `latest` is the only name holding it, as on a server that pulls one tag.
+    others = v4_host.run(f"docker image inspect -f '{{{{join .RepoTags \" \"}}}}' {old}").stdout
+    for tag in set(others.split()) - {latest}:
+        v4_host.run(f"docker rmi {tag} >/dev/null")
     before = registry.move_tag(repo, "latest", "v4.5.12")
     try:
         v4_host.compose("pull", "-q", "webapp")
     finally:
         registry.move_tag(repo, "latest", "v4.5.11")
-    dangling = v4_host.run("docker images -q --filter dangling=true").stdout.split()
+    dangling = v4_host.run("docker images -q --no-trunc --filter dangling=true").stdout.split()
     assert before == registry.manifest(repo, "v4.5.11")[2]
-    assert len(dangling) == 1
+    assert dangling == [old]
 
 
 def test_reboot_changes_boot_id_and_containers_come_back(v4_host):
