@@ -39,7 +39,7 @@ def apt_packages() -> None:
     try:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         proc.run(["apt-get", "update"], env=env, timeout=900)
-        proc.run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env,
+        proc.run(["apt-get", "install", "-y", *missing], env=env,
                  timeout=1800)
     finally:
         if made_policy:
