@@ -85,7 +85,9 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     old, mid, new = "20251201-030000", "20251215-030000", "20260101-030000"
     released = image_id(h, f"{WEBAPP}:v4.5.11")
     make_point(h, old, {"webapp": released})
-    h.run(f"docker rmi {WEBAPP}:v4.5.11 >/dev/null")  # only the rollback tag holds it now
+    # Only the rollback tag holds it now (earlier tests may have pulled it as v4 or latest).
+    h.run(f"docker image inspect -f '{{{{join .RepoTags \"\\n\"}}}}' {released}"
+          " | grep -v '^trigger-maint/rollback:' | xargs -r docker rmi >/dev/null")
     make_point(h, mid, {"webapp": image_id(h, f"{WEBAPP}:v4.5.12"),
                         "supervisor": needed_dangling}, untagged={"supervisor"})
     make_point(h, new, {"webapp": image_id(h, f"{WEBAPP}:v4.5.10")})
