@@ -1,15 +1,19 @@
 """RigHost: one simulated server, driven from tests."""
 
 import contextlib
+import datetime as dt
 import fcntl
+import functools
+import importlib.util
 import json
 import shlex
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-from . import certs, layouts, proc
+from . import certs, images, layouts, proc, runbook
 from .config import (
     BASE_IMAGE,
     HOST_PATH,
@@ -22,7 +26,16 @@ from .config import (
     host_dir,
     host_domain,
 )
-from .images import WEBAPP_VERSIONS
+from .images import STANDINS, WEBAPP_VERSIONS
+
+
+@functools.cache
+def logfmt():
+    """The stand-ins' log formats (standins/logfmt.py), for lines a test injects."""
+    spec = importlib.util.spec_from_file_location("rig_logfmt", STANDINS / "logfmt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class RigHost:
@@ -152,15 +165,18 @@ class RigHost:
             proc.wait_for(lambda: proc.http_status(url), 180, f"{url} to answer", 0.2)
 
     def all_healthy(self) -> bool:
-        """Every container running, and healthy where it has a healthcheck."""
+        """Every container running, and healthy where it has a healthcheck (or done: exited 0,
+        as upstream's s2-init)."""
         sock = self.dir / "run" / "docker.sock"
         containers = proc.docker_api(sock, "GET", "/containers/json?all=1")
         return all(c["State"] == "running" and "(health: starting)" not in c["Status"]
-                   and "(unhealthy)" not in c["Status"] for c in containers)
+                   and "(unhealthy)" not in c["Status"] or c["Status"].startswith("Exited (0)")
+                   for c in containers)
 
     def clean(self) -> None:
         """Remove containers, volumes, images not from the registry, dangling images,
-        /opt/trigger, /var/backups/*, /run/reboot-required* and /etc/letsencrypt/*."""
+        /opt/trigger, /var/backups/*, /run/reboot-required*, /etc/letsencrypt/* and
+        /etc/cron.d/*."""
         sock = self.dir / "run" / "docker.sock"
         with ThreadPoolExecutor(8) as pool:
             containers = proc.docker_api(sock, "GET", "/containers/json?all=1")
@@ -169,10 +185,12 @@ class RigHost:
             volumes = proc.docker_api(sock, "GET", "/volumes")["Volumes"] or []
             list(pool.map(lambda v: proc.docker_api(
                 sock, "DELETE", f"/volumes/{v['Name']}?force=1"), volumes))
+        stale = self.images_stale()
         for image in proc.docker_api(sock, "GET", "/images/json"):
             for tag in image.get("RepoTags") or []:
-                if not tag.startswith(f"{REGISTRY}/") and tag != "<none>:<none>":
+                if (stale or not tag.startswith(f"{REGISTRY}/")) and tag != "<none>:<none>":
                     proc.docker_api(sock, "DELETE", f"/images/{quote(tag, safe='')}?force=1")
+        (self.dir / "images-key").write_text(images.built_key() + "\n")
         dangling = quote(json.dumps({"dangling": ["true"]}))
         proc.docker_api(sock, "POST", f"/images/prune?filters={dangling}")
         proc.docker_api(sock, "POST", "/networks/prune")
@@ -180,11 +198,19 @@ class RigHost:
         if hostd and " /var/backups/trigger " in Path(f"/proc/{hostd}/mountinfo").read_text():
             self.restore_backup_fs()
         layouts.wipe(self.dir / "opt" / "trigger")
-        for folder in ("backups", "letsencrypt"):
-            for path in (self.dir / folder).iterdir():
+        for folder in ("backups", "letsencrypt", "cron.d"):
+            for path in (self.dir / folder).glob("*"):
                 layouts.wipe(path)
         for name in ("reboot-required", "reboot-required.pkgs"):
             (self.dir / "run" / name).unlink(missing_ok=True)
+
+    def images_stale(self) -> bool:
+        """True if the host's images may predate the stand-ins last built (install changed
+        them): clean() then drops them all, so the next start pulls the new ones."""
+        try:
+            return (self.dir / "images-key").read_text().strip() != images.built_key()
+        except OSError:
+            return True
 
     def require_reboot(self, *packages: str) -> None:
         """Write /run/reboot-required (and .pkgs) as unattended-upgrades does."""
@@ -213,3 +239,79 @@ class RigHost:
                  f"--label rig.pile=1 {BASE_IMAGE} true >/dev/null"
         self.run(script, input="\n".join(names) + "\n")
         return names
+
+    # -- reality's mess -------------------------------------------------------------------------
+    def container_id(self, service: str) -> str:
+        """Id of the running container of the layout's compose service."""
+        ids = self.compose("ps", "-q", service).stdout.split()
+        if not ids:
+            raise RigError(f"host {self.number}: no running container for service {service}")
+        return ids[0]
+
+    def log_line(self, service: str, text: str) -> None:
+        """Write text (one or more lines) to the stdout of service's main process (PID 1 of its
+        container), so it shows in `docker logs` as if the service had logged it."""
+        sock = self.dir / "run" / "docker.sock"
+        pid = proc.docker_api(sock, "GET", f"/containers/{self.container_id(service)}/json")
+        with open(f"/proc/{pid['State']['Pid']}/fd/1", "w", encoding="utf-8") as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+
+    def log_error(self, service: str, message: str, level: str = "error") -> str:
+        """Make service log message at level in its real program's format; returns the line."""
+        line = logfmt().line_for(service, level, message)
+        self.log_line(service, line)
+        return line
+
+    def write_cron(self, name: str, text: str) -> None:
+        """/etc/cron.d/<name> inside the host (private to it)."""
+        (self.dir / "cron.d").mkdir(exist_ok=True)
+        (self.dir / "cron.d" / name).write_text(text)
+
+    def _dump_source(self) -> tuple[str, str]:
+        """(container, database user) that pg_dumpall runs in and as."""
+        return self.container_id("postgres"), layouts.LAYOUTS[self.layout or "v4"].db_user
+
+    def runbook_backups(self, nights: int = 10, gap_after: int = 7, gap_days: int = 28,
+                        folder: str = runbook.FOLDER, foreign: str | None = "README.txt"
+                        ) -> list[str]:
+        """The runbook cron's dumps: one real `pg_dumpall | gzip` saved as
+        trigger-db-YYYYMMDD-0300.sql.gz for each of `nights` nights (mtime that night), the
+        nights after the newest `gap_after` lying `gap_days` further back; a foreign file
+        (None: none) older than all; /etc/cron.d/trigger-db-backup. Dump names, oldest first."""
+        times = runbook.nights(nights, gap_after, gap_days)
+        files = {runbook.dump_name(t): t.timestamp() + 7 for t in times}
+        tmp = f"{folder}/.rig-dump.tmp"
+        script = runbook.dump_script(*self._dump_source(), tmp)
+        script += runbook.copies_script(tmp, folder, files)
+        if foreign:
+            first = times[0] if times else dt.datetime.now()
+            target = shlex.quote(f"{folder}/{foreign}")
+            script += (f"printf %s {shlex.quote(runbook.README)} > {target} && touch -d "
+                       f"@{(first - dt.timedelta(days=2)).timestamp():.0f} {target}\n")
+        self.run(script)
+        self.write_cron(runbook.CRON_NAME, runbook.CRONTAB)
+        return list(files)
+
+    def add_truncated_dump(self, name: str, folder: str = runbook.FOLDER) -> str:
+        """A real dump cut off in the middle, saved as folder/name (mtime from the name's
+        stamp); returns its path."""
+        tmp = f"{folder}/.rig-dump.tmp"
+        mtime = runbook.mtime_of(name) or time.time()
+        self.run(runbook.dump_script(*self._dump_source(), tmp)
+                 + runbook.truncate_script(tmp, f"{folder}/{name}", mtime))
+        return f"{folder}/{name}"
+
+    def add_fake_dump(self, name: str, text: str = runbook.NOT_A_DUMP,
+                      folder: str = runbook.FOLDER) -> str:
+        """A gzip'ed text that is no dump, saved as folder/name; returns its path."""
+        target = shlex.quote(f"{folder}/{name}")
+        mtime = runbook.mtime_of(name) or time.time()
+        self.run(f"mkdir -p {shlex.quote(folder)} && gzip -c > {target} && "
+                 f"touch -d @{mtime:.0f} {target}", input=text)
+        return f"{folder}/{name}"
+
+    def backup_files(self, folder: str = runbook.FOLDER) -> dict[str, int]:
+        """Regular files directly in folder inside the host: name -> size in bytes."""
+        out = self.run(f"find {shlex.quote(folder)} -maxdepth 1 -type f -printf '%f\\t%s\\n' "
+                       "2>/dev/null || true").stdout
+        return {name: int(size) for name, size in (line.split("\t") for line in out.splitlines())}

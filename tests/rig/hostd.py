@@ -21,8 +21,8 @@ CONTROL = Path("/run/rig/control.sock")
 DOCKER_SOCK = Path("/run/docker.sock")
 # host-dir entry -> path it is bind-mounted over inside the host
 BINDS = {"run": "/run", "opt": "/opt", "root": "/root", "backups": "/var/backups",
-         "letsencrypt": "/etc/letsencrypt", "docker": "/var/lib/docker", "hosts": "/etc/hosts",
-         "boot_id": "/proc/sys/kernel/random/boot_id"}
+         "letsencrypt": "/etc/letsencrypt", "cron.d": "/etc/cron.d", "docker": "/var/lib/docker",
+         "hosts": "/etc/hosts", "boot_id": "/proc/sys/kernel/random/boot_id"}
 DOCKERD = ["dockerd", "-H", f"unix://{DOCKER_SOCK}", "--pidfile", "/run/docker.pid",
            "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false",
            "--insecure-registry", "127.0.0.1:5000"]

@@ -1,9 +1,11 @@
 """Base rootfs, stand-in images and their build in a private builder Docker engine."""
 
+import functools
 import hashlib
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -31,10 +33,25 @@ FLOATING = {"v4": "v4.5.11", "latest": "v4.5.11", "v3": "v3.3.17"}
 RELEASE_DATES = {"v4.5.10": "2026-08-04", "v4.5.11": "2026-08-12", "v4.5.12": "2026-08-20",
                  "v4.5.14": "2026-09-03", "v4.5.15": "2026-09-10", "v4.5.16": "2026-09-17",
                  "v4.6.0-rc.1": "2026-09-01", "v3.3.17": "2025-02-26", "v3.3.18": "2025-03-05"}
-# worker images per major version: repo -> port of its /health
-WORKERS = {"v4": {"triggerdotdev/supervisor": 8020},
-           "v3": {"triggerdotdev/provider/docker": 9021, "triggerdotdev/coordinator": 9020}}
+# worker images per major version: repo -> (port of its /health, stand-in kind)
+WORKERS = {"v4": {"triggerdotdev/supervisor": (8020, "supervisor")},
+           "v3": {"triggerdotdev/provider/docker": (9021, "docker-provider"),
+                  "triggerdotdev/coordinator": (9020, "coordinator")}}
 HEALTH_CMD = ["python3", "/rig/service.py"]
+# Other services of upstream's v4 stack: repo, tag, port, health path, stand-in kind.
+SERVICES = [("electricsql/electric", "1.2.4", 3000, "/v1/health", "electric"),
+            ("clickhouse/clickhouse-server", "26.2", 8123, "/ping", "clickhouse"),
+            ("registry", "2", 5000, "/", "registry"),
+            ("bitnamilegacy/minio", "latest", 9000, "/minio/health/live", "minio"),
+            ("tecnativa/docker-socket-proxy", "latest", 2375, "/_ping", "docker-proxy")]
+# Shell tools upstream's health checks call, per stand-in kind (files in standins/bin).
+TOOLS = {"clickhouse": ["clickhouse-client"], "registry": ["wget"], "docker-proxy": ["nc"],
+         "supervisor": ["node", "dumb-init", "pnpm"]}
+TOOL_DIRS = {"dumb-init": "/usr/bin/"}  # where upstream's commands call a tool by path
+# Upstream's webapp and supervisor commands chown to this user.
+NODE_USER = {"passwd": "node:x:1000:1000::/home/node:/bin/sh", "group": "node:x:1000:"}
+RIG_FILES = {f"/rig/{name}": STANDINS / name for name in ("logfmt.py", "service.py",
+                                                          "profiles.py")}
 
 
 def base_recipe() -> list[str]:
@@ -91,9 +108,13 @@ def image_specs() -> list[dict]:
     specs = []
     for version, (count, behaviour) in WEBAPP_VERSIONS.items():
         specs.append(webapp_spec(version, count, behaviour))
-        for repo, port in WORKERS[version[:2]].items():
-            specs.append(service_spec(repo, version, port, "/health", f"/app/.build-{version}"))
-    specs.append(service_spec("electricsql/electric", "1.2.4", 3000, "/v1/health", "/app/.build"))
+        for repo, (port, kind) in WORKERS[version[:2]].items():
+            specs.append(service_spec(repo, version, port, "/health", f"/app/.build-{version}",
+                                      kind))
+    for repo, tag, port, path, kind in SERVICES:
+        specs.append(service_spec(repo, tag, port, path, "/app/.build", kind))
+    specs.append(s2_spec())
+    specs.append({"repo": "busybox", "tags": ["1.37"], "files": {}, "lines": ['CMD ["sh"]']})
     specs.append({"repo": "postgres", "tags": ["14"], "files": {
         "/usr/local/bin/docker-entrypoint.sh": STANDINS / "postgres-entrypoint.sh"},
         "lines": ["ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data",
@@ -118,13 +139,19 @@ def webapp_spec(version: str, count: int, behaviour: str) -> dict:
     files = {f"/triggerdotdev/internal-packages/database/prisma/migrations/{m.name}/migration.sql":
              m / "migration.sql" for m in migrations}
     files["/triggerdotdev/rig/webapp.py"] = STANDINS / "webapp.py"
+    files["/rig/logfmt.py"] = STANDINS / "logfmt.py"
     texts = {"/triggerdotdev/rig/behaviour": behaviour + "\n",
              "/triggerdotdev/packages/core/package.json":
                  json.dumps({"name": "@trigger.dev/core", "version": core}, indent=2) + "\n",
              "/triggerdotdev/apps/webapp/package.json":
                  json.dumps({"name": "webapp", "version": "1.0.0"}, indent=2) + "\n"}
     lines = ["WORKDIR /triggerdotdev", 'CMD ["python3", "/triggerdotdev/rig/webapp.py"]']
+    spec = {"repo": "triggerdotdev/trigger.dev", "tags": [version, *floating_tags(version)],
+            "files": files, "texts": texts, "lines": lines}
     if version.startswith("v4"):
+        files["/triggerdotdev/scripts/entrypoint.sh"] = STANDINS / "bin/webapp-entrypoint.sh"
+        files["/usr/local/bin/node"] = STANDINS / "bin/node"
+        spec["users"] = NODE_USER
         sha = hashlib.sha1(version.encode()).hexdigest()
         created = f"{RELEASE_DATES[version]}T12:00:00Z"
         lines += [f"ENV BUILD_APP_VERSION={version} BUILD_GIT_SHA={sha} "
@@ -132,16 +159,27 @@ def webapp_spec(version: str, count: int, behaviour: str) -> dict:
                   f'LABEL org.opencontainers.image.version="{version}" '
                   f'org.opencontainers.image.revision="{sha}" '
                   f'org.opencontainers.image.created="{created}"']
-    return {"repo": "triggerdotdev/trigger.dev", "tags": [version, *floating_tags(version)],
-            "files": files, "texts": texts, "lines": lines}
+    return spec
 
 
-def service_spec(repo: str, version: str, port: int, path: str, marker: str) -> dict:
-    """A stand-in answering GET path with 200 on port."""
-    return {"repo": repo, "tags": [version, *floating_tags(version)],
-            "files": {"/rig/service.py": STANDINS / "service.py"},
+def service_spec(repo: str, version: str, port: int, path: str, marker: str,
+                 kind: str = "") -> dict:
+    """A stand-in answering GET path with 200 on port, logging like the service `kind`."""
+    files = {**RIG_FILES, **{TOOL_DIRS.get(tool, "/usr/local/bin/") + tool: STANDINS / "bin" / tool
+                             for tool in TOOLS.get(kind, [])}}
+    spec = {"repo": repo, "tags": [version, *floating_tags(version)], "files": files,
             "texts": {marker: version + "\n"},
-            "lines": ["WORKDIR /app", f'CMD {json.dumps([*HEALTH_CMD, str(port), path])}']}
+            "lines": ["WORKDIR /app", f'CMD {json.dumps([*HEALTH_CMD, str(port), path, kind])}']}
+    if kind == "supervisor":
+        spec["users"] = NODE_USER
+    return spec
+
+
+def s2_spec() -> dict:
+    """s2-lite: upstream passes `lite --init-file ... --local-root ...` as the command."""
+    return {"repo": "s2-streamstore/s2", "tags": ["latest"], "files": dict(RIG_FILES),
+            "lines": ["WORKDIR /", f'ENTRYPOINT {json.dumps([*HEALTH_CMD, "80", "/health", "s2"])}',
+                      'CMD ["lite", "--local-root", "/data"]']}
 
 
 def images_key() -> str:
@@ -149,6 +187,12 @@ def images_key() -> str:
     return digest(base_key(), [
         {**s, "files": {k: str(v) for k, v in s["files"].items()}} for s in image_specs()
     ], STANDINS)
+
+
+def built_key() -> str:
+    """Key of the images the registry got last (its newest built-* marker), "" if none."""
+    markers = sorted((STATE / "registry").glob("built-*"), key=lambda p: p.stat().st_mtime)
+    return markers[-1].name.removeprefix("built-") if markers else ""
 
 
 def builder_env() -> dict:
@@ -205,7 +249,8 @@ def build(spec: dict, base: str, env: dict) -> None:
         for i, (dest, src) in enumerate(spec["files"].items()):
             shutil.copy2(src, Path(ctx) / f"f{i}")
             lines.append(f"COPY f{i} {dest}")
-        for i, (dest, text) in enumerate(spec.get("texts", {}).items()):
+        texts = {**spec.get("texts", {}), **user_texts(spec.get("users", {}))}
+        for i, (dest, text) in enumerate(texts.items()):
             (Path(ctx) / f"t{i}").write_text(text)
             lines.append(f"COPY t{i} {dest}")
         (Path(ctx) / "Dockerfile").write_text("\n".join(lines + spec["lines"]) + "\n")
@@ -214,3 +259,16 @@ def build(spec: dict, base: str, env: dict) -> None:
                  timeout=600)
     for name in names:
         proc.run(["docker", "push", name], env=env, timeout=600)
+
+
+@functools.cache
+def base_file(rel: str) -> str:
+    """A text file of the base rootfs."""
+    with tarfile.open(base_tarball()) as tar:
+        return tar.extractfile(f"./{rel}").read().decode()
+
+
+def user_texts(users: dict) -> dict:
+    """/etc/passwd and /etc/group of the base with users' lines added ({"passwd": line, ...})."""
+    return {f"/etc/{name}": base_file(f"etc/{name}") + line + "\n"
+            for name, line in users.items()}

@@ -26,7 +26,8 @@ from .config import (
 from .host import RigHost
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-BIND_DIRS = ["run", "opt", "root", "backups", "letsencrypt", "docker", "sbin/upper", "sbin/work"]
+BIND_DIRS = ["run", "opt", "root", "backups", "letsencrypt", "cron.d", "docker", "sbin/upper",
+             "sbin/work"]
 SSHD_CONFIG = """Port {port}
 ListenAddress {address}
 HostKey {dir}/ssh_host_ed25519_key
@@ -121,7 +122,7 @@ def prepare_host(k: int) -> None:
         (d / sub).mkdir(parents=True, exist_ok=True)
     for old in (d / "run").iterdir():
         shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    for mountpoint in ("/etc/letsencrypt", "/var/lib/docker", "/var/backups"):
+    for mountpoint in ("/etc/letsencrypt", "/etc/cron.d", "/var/lib/docker", "/var/backups"):
         Path(mountpoint).mkdir(parents=True, exist_ok=True)
     address = host_address(k)
     (d / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Stand-in for the postgres image's entrypoint: initdb on first start, then run the server
-# on the unix socket and on the rig host's address.
+# on the unix socket and on the rig host's address (RIG_ADDR, else the address /etc/hosts gives
+# the service name `postgres`).
 set -euo pipefail
 : "${PGDATA:=/var/lib/postgresql/data}" "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ "${1:0:1}" = - ]; then
@@ -23,7 +24,8 @@ if [ "${1:-}" = postgres ]; then
         fi
         echo "PostgreSQL init process complete; ready for start up."
     fi
-    exec postgres -D "$PGDATA" -c listen_addresses="${RIG_ADDR:-127.0.0.1}" \
+    addr=${RIG_ADDR:-$(awk '$1 ~ /^127\./ { for (i = 2; i <= NF; i++) if ($i == "postgres") { print $1; exit } }' /etc/hosts)}
+    exec postgres -D "$PGDATA" -c listen_addresses="${addr:-127.0.0.1}" \
         -c unix_socket_directories=/var/run/postgresql "$@"
 fi
 exec "$@"

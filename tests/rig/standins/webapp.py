@@ -1,4 +1,5 @@
-"""Stand-in Trigger.dev webapp: prisma-like migrations, seed data, GET /healthcheck."""
+"""Stand-in Trigger.dev webapp: prisma-like migrations, seed data, GET /healthcheck, and the
+structured JSON logger's start-up noise while PostgreSQL, Redis and ClickHouse are not up."""
 
 import hashlib
 import http.server
@@ -7,8 +8,13 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
+
+sys.path.insert(0, "/rig")
+import logfmt  # noqa: E402
 
 ROOT = pathlib.Path("/triggerdotdev")
 MIGRATIONS = ROOT / "internal-packages/database/prisma/migrations"
@@ -48,6 +54,30 @@ def psql(sql: str, url: str = DB_URL, check: bool = True) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def log(level: str, message: str, **fields) -> None:
+    """One line of Trigger.dev's structured JSON logger."""
+    logfmt.emit(logfmt.json_line("webapp", level, message, **fields))
+
+
+def database_server() -> str:
+    """host:port of DATABASE_URL, as prisma names it."""
+    where = urllib.parse.urlsplit(DB_URL)
+    return f"{where.hostname}:{where.port or 5432}"
+
+
+def log_database_error(exc: Exception) -> None:
+    """What prisma and the webapp log when the database does not answer."""
+    server = database_server()
+    if "password authentication failed" in str(exc):
+        code, text = "P1000", f"Authentication failed against database server at `{server}`"
+    else:
+        code, text = "P1001", f"Can't reach database server at `{server}`"
+    log("error", "Failed to connect to database", error={
+        "name": "PrismaClientInitializationError", "errorCode": code,
+        "message": f"{text}\n\nPlease make sure your database server is running at `{server}`."})
+    print(f"Error: {code}: {text}", flush=True)
+
+
 def wait_for_database() -> None:
     """Wait for the server, create the database if missing (as prisma does)."""
     base, _, name = DB_URL.rpartition("/")
@@ -58,10 +88,52 @@ def wait_for_database() -> None:
                 print(f'PostgreSQL database {name} created at {base.rpartition("@")[2]}')
             return
         except RuntimeError as exc:
-            error = exc
+            log_database_error(exc)
             time.sleep(0.25)
-    print(f"Error: P1001: Can't reach database server: {error}", flush=True)
     sys.exit(1)
+
+
+def watch_redis() -> None:
+    """ioredis' complaints while Redis does not answer (it retries in the background)."""
+    host, port = os.environ.get("REDIS_HOST"), int(os.environ.get("REDIS_PORT", "6379"))
+    if not host:
+        return
+
+    def failed(error: str) -> None:
+        log("error", "Redis connection error", error={
+            "name": "Error", "message": error, "code": error.split()[1]})
+        print(f"[ioredis] Unhandled error event: Error: {error}", flush=True)
+    if logfmt.retry(lambda: logfmt.tcp_error(host, port), failed, interval=0.5, limit=120):
+        log("info", "Redis client connected", host=host, port=port)
+
+
+def watch_clickhouse() -> None:
+    """The ClickHouse client's errors while ClickHouse does not answer."""
+    url = urllib.parse.urlsplit(os.environ.get("CLICKHOUSE_URL", ""))
+    if not url.hostname:
+        return
+    ping = f"http://{url.hostname}:{url.port or 8123}/ping"
+
+    def failed(error: str) -> None:
+        log("error", "ClickHouse query failed", name="clickhouse", error={
+            "name": "Error", "message": error})
+    if logfmt.retry(lambda: logfmt.http_error(ping), failed, interval=1.0, limit=120):
+        log("info", "ClickHouse is reachable", host=url.hostname)
+
+
+def start_warnings() -> None:
+    """Warnings the real webapp logs at every start with a default self-hosted .env."""
+    if not os.environ.get("CLICKHOUSE_URL"):
+        log("warn", "CLICKHOUSE_URL is not set, ClickHouse features are disabled "
+                    "(run replication, query insights)")
+    else:
+        log("warn", "CLICKHOUSE_URL uses http without TLS, credentials are sent in clear",
+            secure=False)
+    if os.environ.get("DIRECT_URL"):
+        log("warn", "DIRECT_URL is deprecated and ignored, DATABASE_URL is used for migrations")
+    else:
+        log("warn", "No email transport configured (EMAIL_TRANSPORT), magic links are logged "
+                    "instead of sent")
 
 
 def migrate() -> None:
@@ -128,20 +200,41 @@ class Server(http.server.ThreadingHTTPServer):
         print(f"{client_address[0]} - client went away: {sys.exc_info()[1]!r}", flush=True)
 
 
+def addresses() -> list[tuple[str, int]]:
+    """Where to listen: own address and PORT; also RIG_PUBLISH (ip:port) if on loopback."""
+    found = [(logfmt.own_address("webapp"), int(os.environ.get("PORT", "3000")))]
+    ip, _, port = os.environ.get("RIG_PUBLISH", "").rpartition(":")
+    if ip.startswith("127.") and port.isdigit() and (ip, int(port)) not in found:
+        found.append((ip, int(port)))
+    elif ip:
+        log("error", "RIG_PUBLISH is not a loopback ip:port, not published", value=ip)
+    return found
+
+
+def serve(address: tuple[str, int]) -> Server:
+    server = Server(address, Handler)
+    print(f"server listening on http://{address[0]}:{address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     version = os.environ.get("BUILD_APP_VERSION", "v3")
-    print(f"Starting Trigger.dev webapp {version}", flush=True)
+    log("info", f"Starting Trigger.dev webapp {version}", appEnv="production")
     if BEHAVIOUR == "crash":
         print("Error: Invalid environment variables: ENCRYPTION_KEY must be 32 bytes", flush=True)
         sys.exit(1)
+    start_warnings()
+    for watch in (watch_redis, watch_clickhouse):
+        threading.Thread(target=watch, daemon=True).start()
     wait_for_database()
     migrate()
     seed()
-    address = (os.environ.get("RIG_ADDR", "127.0.0.1"), int(os.environ.get("PORT", "3000")))
-    server = Server(address, Handler)
-    print(f"server listening on http://{address[0]}:{address[1]}", flush=True)
-    server.serve_forever()
+    for address in addresses():
+        serve(address)
+    log("info", "Trigger.dev webapp ready", version=version)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":
