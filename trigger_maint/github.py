@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import Settings
-from .web import Response, ServiceError, request
+from .research import check_releases
+from .web import Response, ServiceError, one_line, origin, request
 
 API_VERSION = "2022-11-28"
 CACHE_SECONDS = 600  # answers younger than this are used without asking GitHub again
@@ -39,25 +40,32 @@ def next_link(header: str | None) -> str | None:
 
 def _message(body: bytes) -> str:
     try:
-        return str(json.loads(body).get("message", "")).strip()
+        return one_line(str(json.loads(body).get("message", "")), 120)
     except (ValueError, AttributeError):
-        return body[:120].decode("utf-8", "replace").strip()
+        return one_line(body[:120].decode("utf-8", "replace"), 120)
+
+
+def _reset_time(value: str | None) -> str:
+    """"; it resets at <UTC time>" for an X-RateLimit-Reset header, "" when unreadable."""
+    try:
+        at = datetime.fromtimestamp(int(value or ""), UTC)
+    except (ValueError, OverflowError, OSError):
+        return ""
+    return f"; it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def error_for(resp: Response, has_token: bool) -> ServiceError:
     """One clear line for a GitHub answer other than 200/304."""
     h = resp.headers
     if resp.status in (403, 429) and h.get("x-ratelimit-remaining") == "0":
-        reset = ""
-        if (h.get("x-ratelimit-reset") or "").isdigit():
-            at = datetime.fromtimestamp(int(h["x-ratelimit-reset"]), UTC)
-            reset = f"; it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
+        reset = _reset_time(h.get("x-ratelimit-reset"))
         hint = "" if has_token else "; set GITHUB_TOKEN for a higher limit"
-        limit = f" ({h['x-ratelimit-limit']} requests/hour)" if h.get("x-ratelimit-limit") else ""
+        limit = h.get("x-ratelimit-limit") or ""
+        limit = f" ({limit} requests/hour)" if limit.isdigit() else ""
         return RateLimited(f"GitHub: API rate limit exceeded{limit}{reset}{hint}")
     if resp.status in (403, 429) and h.get("retry-after"):
         return RateLimited(
-            f"GitHub: secondary rate limit hit; retry after {h['retry-after']} s")
+            f"GitHub: secondary rate limit hit; retry after {one_line(h['retry-after'], 40)} s")
     if resp.status == 401:
         return ServiceError(f"GitHub: the token was rejected (401 {_message(resp.body)})")
     detail = _message(resp.body)
@@ -75,25 +83,41 @@ class Cache:
         return self.folder / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".json")
 
     def load(self, url: str) -> dict | None:
+        """The cached entry for `url`; None when missing, unreadable or of another shape."""
         try:
             entry = json.loads(self.path(url).read_text())
         except (OSError, ValueError):
             return None
-        ok = isinstance(entry, dict) and entry.get("url") == url and isinstance(
-            entry.get("body"), list)
-        return entry if ok else None
+        return entry if usable_entry(entry, url) else None
 
     def save(self, entry: dict) -> None:
-        """Write atomically (temporary name, then rename), private to the user."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+        """Write atomically (temporary name, then rename), private to the user; a cache
+        that cannot be written is only a cache: the failure is ignored."""
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+        except OSError:
+            return
         try:
             with os.fdopen(fd, "w") as out:
                 json.dump(entry, out)
             os.replace(tmp, self.path(entry["url"]))
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def usable_entry(entry, url: str) -> bool:
+    """Whether a cache entry read from disk has the shape `Cache.save` wrote for `url`."""
+    return (isinstance(entry, dict) and entry.get("url") == url
+            and isinstance(entry.get("body"), list)
+            and all(isinstance(item, dict) for item in entry["body"])
+            and isinstance(entry.get("fetched_at", 0), int | float)
+            and not isinstance(entry.get("fetched_at", 0), bool)
+            and isinstance(entry.get("etag", ""), str)
+            and isinstance(entry.get("next"), str | None))
 
 
 class GitHub:
@@ -108,8 +132,14 @@ class GitHub:
         self.clock = clock
 
     def releases(self, stop=None) -> list[dict]:
-        """Releases, newest first; paging ends early once `stop(page)` is true."""
-        return self.pages(f"/repos/{self.repo}/releases?per_page=100", stop)
+        """Releases, newest first; paging ends early once `stop(page)` is true. Each page is
+        checked to be a list of releases (ServiceError otherwise) before `stop` sees it."""
+
+        def checked(page: list[dict]) -> bool:
+            check_releases(page)
+            return bool(stop and stop(page))
+
+        return self.pages(f"/repos/{self.repo}/releases?per_page=100", checked)
 
     def advisories(self) -> list[dict]:
         """The repository's published security advisories."""
@@ -121,8 +151,11 @@ class GitHub:
         for _ in range(MAX_PAGES):
             page, url = self.page(url)
             items.extend(page)
-            if not url or (stop and stop(page)):
+            if stop and stop(page) or not url:
                 break
+            if origin(url) != origin(self.base):
+                raise ServiceError(f"GitHub: the next page is on {origin(url)}, not on "
+                                   f"{origin(self.base)}; refusing to follow it")
         return items
 
     def page(self, url: str) -> tuple[list[dict], str | None]:

@@ -15,6 +15,7 @@ from . import checklist as cl
 from .checklist import Checklist
 from .config import Settings
 from .maintaining import MaintainRun
+from .web import one_line, origin, within
 
 TIMEOUT = 10  # seconds; a slow receiver must not hold up the maintenance
 
@@ -47,31 +48,52 @@ def payload(run: MaintainRun, checklist: Checklist, files: dict, fmt: str) -> di
 
 def where(url: str) -> str:
     """The receiver for messages: scheme, host and port only (paths and users hold secrets)."""
+    return origin(url)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` on one line without any part of `url` beyond scheme://host[:port]."""
     parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or '?'}{port}"
+    for secret in (url, parts.netloc.rpartition("@")[0], parts.query, parts.path):
+        if secret and secret != "/":
+            text = text.replace(secret, "[hidden]")
+    return one_line(text)
 
 
-def send(url: str, body: dict, timeout: float = TIMEOUT) -> None:
-    """POST `body` as JSON; OSError with one line when the receiver does not take it."""
+def send(url: str, body: dict, timeout: float | None = None) -> None:
+    """POST `body` as JSON; OSError with one line when the receiver does not take it.
+
+    One deadline (TIMEOUT unless given) covers connecting, sending and the whole answer.
+    """
+    limit = TIMEOUT if timeout is None else timeout
+    if urlsplit(url).scheme not in ("https", "http"):
+        raise OSError("not an http(s) URL")
     data = json.dumps(body, default=str).encode()
     request = urllib.request.Request(url, data=data, method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "trigger-maint"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            answer.read()
+        within(limit, lambda: _post(request, limit))
     except urllib.error.HTTPError as exc:
         raise OSError(f"HTTP {exc.code}") from None
     except urllib.error.URLError as exc:
-        raise OSError(getattr(exc.reason, "strerror", None) or str(exc.reason)) from None
+        if isinstance(exc.reason, TimeoutError):
+            raise OSError(f"no answer within {limit:g} s") from None
+        reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
+        raise OSError(scrub(reason, url) or type(exc.reason).__name__) from None
     except TimeoutError:
-        raise OSError(f"no answer within {timeout:g} s") from None
+        raise OSError(f"no answer within {limit:g} s") from None
     except http.client.HTTPException as exc:
         raise OSError(f"broken answer ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise OSError(scrub(exc.strerror or str(exc), url) or type(exc).__name__) from None
+    except ValueError:
+        raise OSError("not a usable URL") from None
+
+
+def _post(request: urllib.request.Request, timeout: float) -> None:
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        answer.read()
 
 
 def notify(settings: Settings, run: MaintainRun, checklist: Checklist, files: dict) -> str:
@@ -84,6 +106,6 @@ def notify(settings: Settings, run: MaintainRun, checklist: Checklist, files: di
     try:
         send(settings.webhook_url,
              payload(run, checklist, files, settings.webhook_format))
-    except (OSError, ValueError) as exc:  # ValueError: a malformed URL
+    except OSError as exc:
         return f"failed: webhook {where(settings.webhook_url)}: {exc}"
     return f"sent to {where(settings.webhook_url)}"

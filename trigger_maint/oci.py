@@ -7,7 +7,7 @@ import json
 import re
 import urllib.parse
 
-from .web import Response, ServiceError, request
+from .web import Response, ServiceError, one_line, request
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -18,6 +18,33 @@ MANIFEST_TYPES = (
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 ALIASES = {"docker.io": "registry-1.docker.io"}
 CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
+DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")  # OCI digest grammar
+
+
+def manifest_problem(body: bytes) -> str | None:
+    """Why `body` is not an image manifest or index (JSON object with a schemaVersion);
+    None when it is one."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("schemaVersion"), int) or isinstance(data["schemaVersion"], bool):
+        return "no schemaVersion"
+    return None
+
+
+def token_from(body: bytes) -> str | None:
+    """The bearer token of a token endpoint's JSON answer (`token` or `access_token`)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    value = data.get("token") or data.get("access_token")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def base_url(registry: str) -> str:
@@ -58,12 +85,22 @@ class Registry:
         if resp.status != 200:
             raise ServiceError(f"registry {self.name}: HTTP {resp.status} for {repo}:{tag}"
                                + _detail(resp))
-        digest = resp.headers.get("docker-content-digest", "")
-        if not digest:
-            if method == "HEAD":
-                resp = self.send(url, repo, "GET")
-            digest = "sha256:" + hashlib.sha256(resp.body).hexdigest()
-        return digest
+        digest = resp.headers.get("docker-content-digest", "").strip()
+        if digest:
+            if not DIGEST_RE.fullmatch(digest):
+                raise ServiceError(f"registry {self.name}: malformed digest for {repo}:{tag} "
+                                   f"({one_line(digest, 80)!r})")
+            return digest
+        if method == "HEAD":
+            resp = self.send(url, repo, "GET")
+            if resp.status != 200:
+                raise ServiceError(f"registry {self.name}: HTTP {resp.status} for "
+                                   f"{repo}:{tag}" + _detail(resp))
+        problem = manifest_problem(resp.body)
+        if problem:
+            raise ServiceError(f"registry {self.name}: malformed manifest for {repo}:{tag} "
+                               f"({problem})")
+        return "sha256:" + hashlib.sha256(resp.body).hexdigest()
 
     def send(self, url: str, repo: str, method: str) -> Response:
         """One manifest request; on a 401 challenge, get an anonymous token and retry once."""
@@ -84,18 +121,18 @@ class Registry:
         scheme, params = parse_challenge(challenge)
         if scheme != "bearer" or not params.get("realm"):
             raise ServiceError(f"registry {self.name}: wants a login for {repo} "
-                               f"({challenge or 'no challenge'}); anonymous pulls are refused")
+                               f"({one_line(challenge, 120) or 'no challenge'}); "
+                               "anonymous pulls are refused")
+        if not params["realm"].startswith(("https://", "http://")):
+            raise ServiceError(f"registry {self.name}: token service "
+                               f"{one_line(params['realm'], 80)!r} is not an http(s) URL")
         query = {"scope": params.get("scope") or f"repository:{repo}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
         url = params["realm"] + "?" + urllib.parse.urlencode(query)
         resp = request(url, what=f"registry {self.name}", timeout=self.timeout,
                        headers={"User-Agent": "trigger-maint"})
-        try:
-            data = json.loads(resp.body) if resp.status == 200 else {}
-        except ValueError:
-            data = {}
-        value = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
+        value = token_from(resp.body) if resp.status == 200 else None
         if not value:
             raise ServiceError(f"registry {self.name}: no anonymous token for {repo} "
                                f"(HTTP {resp.status} from {params['realm']})")
@@ -108,4 +145,4 @@ def _detail(resp: Response) -> str:
         text = "; ".join(str(e.get("message") or e.get("code")) for e in errors)
     except (ValueError, AttributeError, TypeError):
         text = ""
-    return f" ({text})" if text else ""
+    return f" ({one_line(text, 160)})" if text else ""

@@ -11,6 +11,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .hazards import Hazard
+from .web import ServiceError
 
 TAG_RE = re.compile(r"v(\d+\.\d+\.\d+)(?:-((?:alpha|beta|rc)\.?\d+))?")
 CONSTRAINT_RE = re.compile(r"(<=|>=|==|!=|<|>|=)?\s*v?(\d[\w.+-]*)")
@@ -96,10 +97,75 @@ class Research:
         return self.running is not None and not self.advisories
 
 
+def _kind(value) -> str:
+    for kind, name in ((bool, "true/false"), (str, "text"), (int | float, "a number"),
+                       (dict, "an object"), (list, "a list")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def malformed(where: str, detail: str) -> ServiceError:
+    """The one-line error for a GitHub answer of the wrong shape."""
+    return ServiceError(f"GitHub: malformed answer: {where}: {detail}")
+
+
+def _field(item: dict, key: str, kind: type, where: str, required: bool = False):
+    """item[key] when it is a `kind` (or null/missing unless `required`)."""
+    value = item.get(key)
+    if value is None and not required:
+        return None
+    if value is None:
+        raise malformed(where, f"no {key}")
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {str: "text", bool: "true/false", list: "a list", dict: "an object"}[kind]
+        raise malformed(where, f"{key} is {_kind(value)}, expected {expected}")
+    return value
+
+
+def _items(raw, what: str) -> list[dict]:
+    if not isinstance(raw, list):
+        raise malformed("the answer", f"expected a list of {what}s, got {_kind(raw)}")
+    for number, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise malformed(f"{what} {number}", f"expected an object, got {_kind(item)}")
+    return raw
+
+
+def check_releases(raw) -> list[dict]:
+    """GitHub's list of releases, checked for the fields used here: ServiceError when an
+    item is not a release (no tag_name, a field of the wrong type)."""
+    for number, item in enumerate(_items(raw, "release"), 1):
+        where = f"release {number}"
+        tag = _field(item, "tag_name", str, where, required=True)
+        where = f"release {tag or number}"
+        for key in ("draft", "prerelease"):
+            _field(item, key, bool, where)
+        for key in ("html_url", "body"):
+            _field(item, key, str, where)
+    return raw
+
+
+def check_advisories(raw) -> list[dict]:
+    """GitHub's list of security advisories, checked for the fields used here: ServiceError
+    when vulnerabilities or another field has an unexpected shape."""
+    for number, item in enumerate(_items(raw, "advisory"), 1):
+        where = f"advisory {_field(item, 'ghsa_id', str, f'advisory {number}') or number}"
+        for key in ("cve_id", "severity", "summary", "html_url", "withdrawn_at", "state"):
+            _field(item, key, str, where)
+        for index, entry in enumerate(_field(item, "vulnerabilities", list, where) or [], 1):
+            if not isinstance(entry, dict):
+                raise malformed(where, f"vulnerability {index} is {_kind(entry)}, "
+                                       "expected an object")
+            for key in ("vulnerable_version_range", "patched_versions"):
+                _field(entry, key, str, f"{where} vulnerability {index}")
+    return raw
+
+
 def tag_version(tag: str, pre: bool = False) -> Version | None:
     """The version an image tag `vX.Y.Z` (or `vX.Y.Z-rc.N` with `pre`) names; None for
     any other tag (npm package tags, `v.docker.*`, floating or odd tags)."""
-    match = TAG_RE.fullmatch(tag or "")
+    match = TAG_RE.fullmatch(tag) if isinstance(tag, str) else None
     if not match or (match.group(2) and not pre):
         return None
     return Version(match.group(0)[1:])
@@ -107,9 +173,9 @@ def tag_version(tag: str, pre: bool = False) -> Version | None:
 
 def releases(raw: list[dict], pre: bool = False) -> list[Release]:
     """Usable releases, newest version first: no drafts, no odd tags, and no pre-releases
-    unless `pre`."""
+    unless `pre`. ServiceError when `raw` is not a list of releases."""
     found = []
-    for item in raw:
+    for item in check_releases(raw):
         version = tag_version(item.get("tag_name") or "", pre)
         prerelease = bool(item.get("prerelease")) or (version is not None
                                                       and version.is_prerelease)
@@ -196,12 +262,13 @@ def affecting(raw: list[dict], running: Version) -> list[Advisory]:
     """The published, not withdrawn advisories with an entry that covers `running`.
 
     Every entry counts whatever its package: the packages share the image's version.
+    ServiceError when `raw` is not a list of advisories.
     """
     found = []
-    for item in raw:
-        if item.get("withdrawn_at") or item.get("state", "published") != "published":
+    for item in check_advisories(raw):
+        if item.get("withdrawn_at") or (item.get("state") or "published") != "published":
             continue
-        entries = [v for v in item.get("vulnerabilities") or [] if isinstance(v, dict)] or [{}]
+        entries = item.get("vulnerabilities") or [{}]
         hits = [v for v in entries if vulnerable(v, running)]
         if not hits:
             continue

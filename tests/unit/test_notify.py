@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,10 +98,11 @@ def test_an_unreachable_receiver_is_a_warning(receiver):
     assert outcome.startswith(f"failed: webhook http://127.0.0.1:{port}: ")
 
 
-def test_a_malformed_url_is_a_warning():
-    s = settings({"webhook_url": "not a url"})
+def test_a_malformed_url_that_got_past_the_configuration_is_a_warning():
+    s = dataclasses.replace(settings({}), webhook_url="ftp://hooks.example/T0/secret-token")
     run = finished()
-    assert notify.notify(s, run, run.checklist, FILES).startswith("failed: webhook")
+    outcome = notify.notify(s, run, run.checklist, FILES)
+    assert outcome == "failed: webhook ftp://hooks.example: not an http(s) URL"
 
 
 def test_when_the_webhook_is_called(receiver):

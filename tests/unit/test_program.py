@@ -32,15 +32,18 @@ def test_project_fabric_yaml_is_read_and_validated(tmp_path):
     (tmp_path / "fabric.yaml").write_text("trigger:\n  bakups_keep: 3\n")
     done = run(*HOST, "preflight", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip() == \
-        "trigger-maint: trigger.bakups_keep: unknown setting (see docs/configuration.md)"
+    assert done.stderr.strip() == (f"trigger-maint: {tmp_path}/fabric.yaml: "
+                                   "trigger.bakups_keep: unknown setting (see "
+                                   "docs/configuration.md)")
 
 
 def test_environment_overrides_file_and_flag_overrides_environment(tmp_path):
     (tmp_path / "fabric.yaml").write_text("trigger:\n  layout: v4\n")
     env = {"FABRIC_TRIGGER_LAYOUT": "v9"}
-    assert "trigger.layout: must be one of" in run(*HOST, "preflight", cwd=tmp_path,
-                                                    env=env).stderr
+    done = run(*HOST, "preflight", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr == ("trigger-maint: trigger.layout (FABRIC_TRIGGER_LAYOUT): must be one "
+                           "of auto, v4, v3, runbook, got 'v9'\n")
     done = run(*HOST, "preflight", "--layout", "v3", cwd=tmp_path, env=env)
     assert done.returncode == 3, done.stderr  # valid now: it tried to connect
     assert "cannot connect" in done.stderr
