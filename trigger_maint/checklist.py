@@ -10,14 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .checks import human_bytes
-from .maintaining import MaintainRun, Outcome, state_of, version
+from . import status_report
+from .maintaining import MaintainRun, Outcome, state_of
 from .output import plain
+from .units import size as human_bytes
+from .units import v as version
 
-PERCENT_RE = re.compile(r"\d+(?:\.\d+)?%")
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 IMAGE_KINDS = ("image", "tag")  # cleanup items that are images (the rest: containers, backups)
-NOT_CONTAINERS = {"container resources"}  # a status check named like a container that isn't
 
 ITEMS = ("research", "containers", "disk", "certificate", "backup", "update", "reboot",
          "images")
@@ -64,6 +63,7 @@ WORDS = {
         "rebooted": "rebooted (boot id {old} -> {new})",
         "reboot_open": "needed, not done: {why}",
         "verified": "{name}, {size}, verified",
+        "guard": "guard dump {name}, a database rollback would lose the {window}",
         "not_verified": "{name}, {size}, NOT verified",
         "pruned": "{n} image(s) removed, {size} freed in total",
         "running_count": "{n}/{total} running",
@@ -115,6 +115,7 @@ WORDS = {
         "rebooted": "herstart (boot id {old} -> {new})",
         "reboot_open": "nodig, niet gedaan: {why}",
         "verified": "{name}, {size}, geverifieerd",
+        "guard": "guard dump {name}, een database-rollback verliest de {window}",
         "not_verified": "{name}, {size}, NIET geverifieerd",
         "pruned": "{n} image(s) verwijderd, {size} vrijgemaakt in totaal",
         "running_count": "{n}/{total} draaien",
@@ -169,30 +170,24 @@ class _Facts:
         self.status = self.status_step.result if self.status_step is not None else None
         self.research = run.result("research")
 
-    def checks(self, prefix: str) -> list:
-        """Status checks named `prefix` or `prefix ...` (e.g. every "disk /mount")."""
-        return [c for c in getattr(self.status, "checks", None) or ()
-                if c.name == prefix or c.name.startswith(prefix + " ")]
-
-    def containers(self) -> list:
-        return [c for c in self.checks("container") + self.checks("containers")
-                if c.name not in NOT_CONTAINERS]
+    def checks(self, name: str) -> list:
+        """Status checks of one name (e.g. every "disk" check, one per mount)."""
+        return self.status.named(name) if self.status is not None else []
 
     def certificate_expiry(self) -> str:
         """The nearest expiry date (YYYY-MM-DD) of the certificates status measured, or ""."""
-        dates = sorted(d.group(0) for c in self.checks("certificate")
-                       if (d := DATE_RE.search(c.value or "")))
+        dates = sorted((c.data.get("expires") or "")[:10] for c in self.checks("certificate")
+                       if c.data.get("expires"))
         return dates[0] if dates else ""
 
     def state(self, name: str) -> str:
-        found = [c for c in self.checks(name) if c.name == name]
+        found = self.checks(name)
         return state_of(found[0]) if found else ""
 
     def running_before(self) -> str:
         preflight = self.run.result("preflight")
-        running = getattr(getattr(preflight, "installation", None), "version", None)
-        return version(getattr(running, "version", None)) or version(
-            getattr(self.research, "running", None))
+        running = getattr(getattr(preflight, "installation", None), "running", None)
+        return version(running) or version(getattr(self.research, "running", None))
 
     def running_after(self) -> str:
         update = self.run.result("update")
@@ -232,13 +227,12 @@ def _not_measured(f: _Facts, w: dict) -> str:
 
 
 def _containers(f: _Facts, w: dict) -> tuple[bool, str]:
-    rows = f.containers()
+    rows = f.checks("containers")
     if not rows:
         return False, _not_measured(f, w)
     up = [c for c in rows if state_of(c) in ("ok", "warn")]
     note = w["running_count"].format(n=len(up), total=len(rows))
-    bad = [f"{c.name.removeprefix('container ')} {c.value or c.detail}".strip()
-           for c in rows if c not in up]
+    bad = [f"{c.item} {c.value or c.detail}".strip() for c in rows if c not in up]
     return len(up) == len(rows), "; ".join([note, *bad])
 
 
@@ -246,11 +240,8 @@ def _disk(f: _Facts, w: dict) -> tuple[bool, str]:
     rows = f.checks("disk")
     if not rows:
         return False, _not_measured(f, w)
-    used = []
-    for c in rows:
-        percent = PERCENT_RE.search(c.value or "")
-        used.append(f"{c.name.removeprefix('disk').strip() or '?'} "
-                    f"{percent.group(0) if percent else w['unknown']}")
+    used = [f"{c.item or '?'} {c.data['percent']}%" if "percent" in c.data
+            else f"{c.item or '?'} {w['unknown']}" for c in rows]
     return all(state_of(c) == "ok" for c in rows), ", ".join(used)
 
 
@@ -261,7 +252,8 @@ def _certificate(f: _Facts, w: dict) -> tuple[bool, str]:
     expiry = f.certificate_expiry()
     ticked = all(state_of(c) in ("ok", "warn") for c in rows)
     note = w["valid_until"].format(date=expiry) if expiry else w["unknown"]
-    bad = [f"{c.name}: {c.detail or c.value}" for c in rows if state_of(c) not in ("ok", "warn")]
+    bad = [f"{c.label}: {c.detail or c.value}" for c in rows
+           if state_of(c) not in ("ok", "warn")]
     return ticked, "; ".join([note, *bad])
 
 
@@ -281,8 +273,12 @@ def _update(f: _Facts, w: dict) -> tuple[bool, str]:
     if step is not None and step.ok:
         result = step.result
         if getattr(result, "changed", False):
-            return True, w["updated"].format(old=version(result.from_version),
-                                             new=version(result.to_version))
+            note = w["updated"].format(old=version(result.from_version),
+                                       new=version(result.to_version))
+            guard = getattr(result, "guard", None)
+            if guard is not None:
+                note += "; " + w["guard"].format(name=guard.name, window=guard.window)
+            return True, note
     if step is not None and step.outcome is Outcome.FAILED:
         return False, w["update_failed"].format(target=target or "?", why=step.reason)
     if not target:
@@ -343,37 +339,22 @@ def build(run: MaintainRun, disk_threshold: int) -> Checklist:
 
 
 def _summary(run: MaintainRun, f: _Facts, w: dict, items: tuple[Item, ...]) -> tuple:
-    """The runbook's summary block, from the same measurements as the boxes."""
-    by_key = {item.key: item for item in items}
+    """The same summary block as `status` (from the last status measured), with the version
+    change of this run and the checklist's result."""
     before, after = f.running_before(), f.running_after()
     versions = before if before == after else f"{before or w['unknown']} -> {after}"
-    r = f.research
-    if r is None:
-        available = w["unknown"]
-    elif r.target and after != version(r.target):
-        available = f"{w['yes']} ({version(r.target)})"
+    if f.status is not None:
+        lines = status_report.summary(f.status, run.policy.lang)
     else:
-        available = w["no"]
-    rebooted = getattr(getattr(f.run.step("reboot"), "result", None), "done", False)
-    reboot = {"ok": w["no"], "warn": w["yes"]}.get(f.state("reboot"), w["unknown"])
-    if f.run.step("backup") is not None and f.run.step("backup").result is not None:
-        last_backup = by_key["backup"].note
-    else:  # none made in this run: the newest on the host, as status saw it
-        last_backup = next((c.value for c in f.checks("backup") if c.value), w["unknown"])
+        labels = status_report.LABELS[run.policy.lang]
+        lines = [(labels["host"], run.host), (labels["version"], "")]
+    labels = status_report.LABELS[run.policy.lang]
+    lines = [(label, versions or w["unknown"]) if label == labels["version"] else (label, value)
+             for label, value in lines]
     open_items = [item for item in items if not item.ticked]
     result = w["all_ticked"] if not open_items else w["open"].format(
         n=len(open_items), total=len(items))
-    return (
-        (w["host"], run.host),
-        (w["version"], versions or w["unknown"]),
-        ("Containers", by_key["containers"].note or w["unknown"]),
-        ("Disk", by_key["disk"].note or w["unknown"]),
-        (w["cert_until"], f.certificate_expiry() or by_key["certificate"].note),
-        (w["last_backup"], last_backup),
-        (w["reboot_needed"], w["no"] if rebooted else reboot),
-        (w["update_available"], available),
-        (w["result"], result),
-    )
+    return tuple(lines) + ((labels["result"], result),)
 
 
 def summary_block(checklist: Checklist) -> str:
@@ -388,12 +369,12 @@ def failures(run: MaintainRun) -> list[str]:
             if s.outcome is Outcome.FAILED]
 
 
-def verdict(run: MaintainRun) -> str:
+def verdict(run: MaintainRun, checklist: Checklist) -> str:
     """The run in one line: what failed first, else which boxes are open, else ok."""
     failed = failures(run)
     if failed:
         return failed[0] + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else "")
-    open_items = run.checklist.open if run.checklist is not None else []
+    open_items = checklist.open
     if open_items:
         return "checklist not complete: " + "; ".join(
             f"{i.key} ({i.note})" for i in open_items)

@@ -1,7 +1,9 @@
-"""The status checks: from the raw result of templates/status.sh.j2 to Check rows (pure).
+"""The status checks: from what the status script measured to Check rows (pure).
 
-Every check states what was measured and the threshold it was held to. Anything that
-could not be measured is "unknown", never "ok".
+Every check has a stable `name` from NAMES (what scripts select on), the `item` it is about
+("" for the host as a whole), what was measured (`value` for people, `data` for programs)
+and the threshold it was held to. Anything that could not be measured is "unknown", never
+"ok".
 """
 
 from __future__ import annotations
@@ -9,15 +11,25 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from . import backups
+from .backups import Backup, Folder
 from .config import Settings
-from .installation import Installation, from_result
-from .inventory import Container, parse_time
+from .hostpaths import HostPaths
+from .installation import Installation
+from .inventory import Container
+from .transactions import TxSummary
+from .units import duration as human_duration
+from .units import size as human_bytes
 
 OK, WARN, UNKNOWN, FAIL = "ok", "warn", "unknown", "fail"
 SEVERITY = {OK: 0, WARN: 1, UNKNOWN: 2, FAIL: 3}
+# Every check name status can report (docs/json.md): a closed set.
+NAMES = ("containers", "webapp", "resources", "disk", "memory", "swap", "certificate",
+         "backup", "transaction", "reboot", "version", "run_containers", "docker_disk",
+         "database", "replication_slots", "secrets")
 
 CRASH_LOOP_SECONDS = 300  # a container that restarted and is up for less is crash-looping
 MEMORY_WARN_PERCENT = 90  # host memory in use (total - available) that warns
@@ -52,11 +64,18 @@ DEFAULT_SECRETS: tuple[tuple[str, tuple[str, ...]], ...] = (
 class Check:
     """One row of the status table."""
 
-    name: str
+    name: str  # one of NAMES
     state: str  # ok, warn, fail or unknown
     value: str = ""  # what was measured, for people
     threshold: str = ""  # what it was held to
     detail: str = ""
+    item: str = ""  # what it is about: a service, a mount, a certificate ("" = the host)
+    data: dict = field(default_factory=dict)  # what was measured, for programs
+
+    @property
+    def label(self) -> str:
+        """The check as the table names it: name and item."""
+        return f"{self.name} {self.item}" if self.item else self.name
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,8 @@ class StatusReport:
     host: str
     checks: tuple[Check, ...]
     allow_unknown: bool = False
+    backup_dir: str = ""
+    backup_dir_reason: str = ""
 
     @property
     def worst(self) -> str:
@@ -76,8 +97,34 @@ class StatusReport:
         bad = {FAIL} if self.allow_unknown else {FAIL, UNKNOWN}
         return bool(self.checks) and not any(c.state in bad for c in self.checks)
 
+    def named(self, name: str) -> list[Check]:
+        """The checks called `name`."""
+        return [c for c in self.checks if c.name == name]
+
+    def first(self, name: str) -> Check | None:
+        return next(iter(self.named(name)), None)
+
     def with_allow_unknown(self, allow_unknown: bool) -> StatusReport:
         return replace(self, allow_unknown=allow_unknown)
+
+
+@dataclass(frozen=True)
+class BackupFolder:
+    """One candidate backup folder as the status script measured it."""
+
+    paths: HostPaths
+    folder: Folder
+    transactions: TxSummary
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """What the status script measured."""
+
+    now: datetime
+    installation: Installation
+    raw: dict  # the measurements the checks read
+    folders: tuple[BackupFolder, ...]
 
 
 # ---- units and small parsers -------------------------------------------------------
@@ -95,27 +142,6 @@ def parse_size(text: str | None) -> int | None:
     unit = unit.lower()
     base = 1024 ** ("kmgtp".index(unit) + 1) if binary and unit else _UNITS[unit]
     return int(float(number) * base)
-
-
-def human_bytes(n: int | float | None) -> str:
-    """1536 -> "1.5 KiB"."""
-    if n is None:
-        return "?"
-    value, unit = float(n), "B"
-    for bigger in ("KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """3700 -> "1 h"; rounded down to the largest unit."""
-    seconds = max(0, int(seconds))
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
 
 
 def _percent(text: str | None) -> float | None:
@@ -270,66 +296,80 @@ def _one_shot_services(config: dict | None) -> set[str]:
     return found
 
 
+CONTAINER_THRESHOLD = "running, healthy, no restarts"
+
+
 def container_check(c: Container, label: str, one_shot: bool, now: datetime) -> Check:
     """One container: running, healthy where it has a healthcheck, and not restarting."""
-    name = f"container {label}"
-    restarts = f"{c.restart_count} restart{'s' if c.restart_count != 1 else ''}"
-    threshold = "running, healthy, no restarts"
-    if c.state == "restarting":
-        return Check(name, FAIL, f"restarting, {restarts}", threshold,
-                     f"crash loop (last exit code {c.exit_code})")
-    if c.state == "exited" and one_shot and c.exit_code == 0:
-        return Check(name, OK, "completed", "exit code 0", "one-shot service others wait on")
-    if not c.running:
-        return Check(name, FAIL, f"{c.state} (exit code {c.exit_code})", threshold,
-                     f"{c.name} is not running")
     uptime = c.uptime_seconds(now)
+    data = {"service": c.service, "container": c.name, "state": c.state, "health": c.health,
+            "restarts": c.restart_count, "exit_code": c.exit_code,
+            "uptime_seconds": int(uptime) if uptime is not None else None}
+
+    def check(state, value, detail, threshold=CONTAINER_THRESHOLD):
+        return Check("containers", state, value, threshold, detail, item=label, data=data)
+
+    restarts = f"{c.restart_count} restart{'s' if c.restart_count != 1 else ''}"
+    if c.state == "restarting":
+        return check(FAIL, f"restarting, {restarts}", f"crash loop (last exit code {c.exit_code})")
+    if c.state == "exited" and one_shot and c.exit_code == 0:
+        return check(OK, "completed", "one-shot service others wait on", "exit code 0")
+    if not c.running:
+        return check(FAIL, f"{c.state} (exit code {c.exit_code})", f"{c.name} is not running")
     up = f"up {human_duration(uptime)}" if uptime is not None else "up ?"
     value = ", ".join(filter(None, ["running", c.health, up, restarts]))
     if c.health == "unhealthy":
-        return Check(name, FAIL, value, threshold, "its healthcheck fails")
+        return check(FAIL, value, "its healthcheck fails")
     if c.restart_count and uptime is not None and uptime < CRASH_LOOP_SECONDS:
-        return Check(name, FAIL, value, threshold,
+        return check(FAIL, value,
                      f"crash loop: restarted and up for less than {CRASH_LOOP_SECONDS} s")
     if c.health == "starting":
-        return Check(name, WARN, value, threshold, "healthcheck has not passed yet")
+        return check(WARN, value, "healthcheck has not passed yet")
     if c.restart_count:
-        return Check(name, WARN, value, threshold, "it crashed and was restarted")
-    return Check(name, OK, value, threshold, "" if c.health else "no healthcheck defined")
+        return check(WARN, value, "it crashed and was restarted")
+    return check(OK, value, "" if c.health else "no healthcheck defined")
 
 
-def container_checks(inst: Installation, config: dict | None, now: datetime) -> list[Check]:
+def container_checks(inst: Installation, now: datetime) -> list[Check]:
     """Every declared service present and well; extra (undeclared) services named."""
-    if config is None:
+    if inst.config is None:
         return [Check("containers", UNKNOWN, detail="`docker compose config` failed")]
-    one_shot = _one_shot_services(config)
+    one_shot = _one_shot_services(inst.config)
     checks = []
     for service in inst.services:
         found = inst.service_containers(service)
         if not found:
-            checks.append(Check(f"container {service}", FAIL, "missing",
-                                "running, healthy, no restarts", "no container for this service"))
+            checks.append(Check("containers", FAIL, "missing", CONTAINER_THRESHOLD,
+                                "no container for this service", item=service,
+                                data={"service": service, "state": "missing"}))
         for c in found:
             label = service if len(found) == 1 else c.name
             checks.append(container_check(c, label, service in one_shot, now))
     extra = sorted({c.service or c.name for c in inst.containers} - set(inst.services))
     if extra:
-        checks.append(Check("extra services", WARN, ", ".join(extra), "none",
-                            "containers of the project that the compose files do not declare"))
+        checks.append(Check("containers", WARN, ", ".join(extra), "none",
+                            "containers of the project that the compose files do not declare",
+                            item="undeclared", data={"services": extra}))
     return checks
 
 
 def webapp_http_check(code: str | None, url: str) -> Check:
-    name, threshold = "webapp /healthcheck", "HTTP 200"
+    threshold = "HTTP 200"
+
+    def check(state, value, detail):
+        return Check("webapp", state, value, threshold, detail, item="/healthcheck",
+                     data={"url": url, "http_status": int(code) if code and code.isdigit()
+                           else None})
+
     if code is None:
-        return Check(name, UNKNOWN, "", threshold, f"curl is not installed; {url} not probed")
+        return check(UNKNOWN, "", f"curl is not installed; {url} not probed")
     if not code:
-        return Check(name, UNKNOWN, "", threshold, f"curl gave no HTTP status for {url}")
+        return check(UNKNOWN, "", f"curl gave no HTTP status for {url}")
     if code == "200":
-        return Check(name, OK, "HTTP 200", threshold, url)
+        return check(OK, "HTTP 200", url)
     if code == "000":
-        return Check(name, FAIL, "no answer", threshold, f"nothing answers at {url}")
-    return Check(name, FAIL, f"HTTP {code}", threshold, url)
+        return check(FAIL, "no answer", f"nothing answers at {url}")
+    return check(FAIL, f"HTTP {code}", url)
 
 
 DISK_LABELS = {"docker": "Docker data", "backups": "backups"}
@@ -344,7 +384,8 @@ def disk_checks(disks: dict | None, s: Settings) -> list[Check]:
         fs = parse_df_line((item or {}).get("df"))
         what = "/" if label == "root" else f"{DISK_LABELS.get(label, label)} {item.get('path')}"
         if fs is None:
-            checks.append(Check(f"disk {what}", UNKNOWN, "", threshold, "df gave no answer"))
+            checks.append(Check("disk", UNKNOWN, "", threshold, "df gave no answer",
+                                item=item.get("path") or label, data={"holds": [what]}))
             continue
         by_mount.setdefault(fs.mount, (fs, []))[1].append(what)
     if not disks:
@@ -352,9 +393,10 @@ def disk_checks(disks: dict | None, s: Settings) -> list[Check]:
     for mount, (fs, holds) in by_mount.items():
         pct = fs.percent
         state = FAIL if pct >= s.disk_fail_percent else WARN if pct >= s.disk_warn_percent else OK
-        checks.append(Check(f"disk {mount}", state,
-                            f"{pct}% used, {human_bytes(fs.available)} free", threshold,
-                            "holds " + ", ".join(holds)))
+        checks.append(Check("disk", state, f"{pct}% used, {human_bytes(fs.available)} free",
+                            threshold, "holds " + ", ".join(holds), item=mount,
+                            data={"mount": mount, "percent": pct, "free_bytes": fs.available,
+                                  "size_bytes": fs.size, "holds": holds}))
     return checks
 
 
@@ -367,24 +409,26 @@ def memory_checks(meminfo: str | None) -> list[Check]:
     pct = round((total - available) * 100 / total)
     state = FAIL if pct >= MEMORY_FAIL_PERCENT else WARN if pct >= MEMORY_WARN_PERCENT else OK
     checks = [Check("memory", state, f"{pct}% used, {human_bytes(available)} available",
-                    threshold, f"of {human_bytes(total)}")]
+                    threshold, f"of {human_bytes(total)}",
+                    data={"percent": pct, "available_bytes": available, "total_bytes": total})]
     swap_total, swap_free = values.get("SwapTotal", 0), values.get("SwapFree", 0)
     if not swap_total:
-        checks.append(Check("swap", OK, "none configured", f"warn {SWAP_WARN_PERCENT}%"))
+        checks.append(Check("swap", OK, "none configured", f"warn {SWAP_WARN_PERCENT}%",
+                            data={"percent": None, "total_bytes": 0}))
     else:
         swap_pct = round((swap_total - swap_free) * 100 / swap_total)
         checks.append(Check("swap", WARN if swap_pct >= SWAP_WARN_PERCENT else OK,
                             f"{swap_pct}% used", f"warn {SWAP_WARN_PERCENT}%",
-                            f"of {human_bytes(swap_total)}"))
+                            f"of {human_bytes(swap_total)}",
+                            data={"percent": swap_pct, "total_bytes": swap_total}))
     return checks
 
 
-def container_resources_check(stats: list | None, inst: Installation) -> Check:
+def resources_check(stats: list | None, inst: Installation) -> Check:
     """Per-container CPU and memory from one `docker stats --no-stream` sample."""
-    name = "docker stats"
     threshold = f"memory warn {CONTAINER_MEMORY_WARN_PERCENT}% of limit"
     if not stats:
-        return Check(name, UNKNOWN, "", threshold,
+        return Check("resources", UNKNOWN, "", threshold,
                      "docker stats gave no answer" if any(c.running for c in inst.containers)
                      else "no running container to measure")
     by_id = {c.id[:12]: c.service or c.name for c in inst.containers}
@@ -400,10 +444,12 @@ def container_resources_check(stats: list | None, inst: Installation) -> Check:
              f"memory max {top_mem[0]} {human_bytes(top_mem[2])}")
     detail = "; ".join(f"{label} {cpu or 0:.1f}% {human_bytes(used)}"
                        for label, cpu, used, _ in sorted(rows, key=lambda r: r[0]))
+    data = {"containers": [{"name": label, "cpu_percent": cpu, "memory_bytes": used,
+                            "memory_percent": mem} for label, cpu, used, mem in sorted(rows)]}
     if near_limit:
-        return Check(name, WARN, value, threshold,
-                     f"near memory limit: {', '.join(near_limit)}; {detail}")
-    return Check(name, OK, value, threshold, detail)
+        return Check("resources", WARN, value, threshold,
+                     f"near memory limit: {', '.join(near_limit)}; {detail}", data=data)
+    return Check("resources", OK, value, threshold, detail, data=data)
 
 
 def _certificate_state(seconds_left: float, s: Settings) -> str:
@@ -412,26 +458,37 @@ def _certificate_state(seconds_left: float, s: Settings) -> str:
     return WARN if seconds_left < s.cert_warn_days * 86400 else OK
 
 
+def _cert_data(source: str, expiry: datetime | None, now: datetime) -> dict:
+    if expiry is None:
+        return {"source": source, "expires": None, "days_left": None}
+    return {"source": source, "expires": expiry.isoformat(),
+            "days_left": math.floor((expiry - now).total_seconds() / 86400)}
+
+
 def live_certificate_check(tls: dict, domain: str, s: Settings, now: datetime) -> Check:
     """The certificate the domain serves, seen from the host (expiry, chain, name)."""
-    name = f"certificate {domain}"
     threshold = f"warn < {s.cert_warn_days} days"
     fields = dict(line.split("=", 1) for line in (tls.get("certificate") or "").splitlines()
                   if "=" in line)
     expiry = parse_openssl_date(fields.get("notAfter", ""))
+    data = _cert_data("live", expiry, now)
+
+    def check(state, value, detail):
+        return Check("certificate", state, value, threshold, detail, item=domain, data=data)
+
     if expiry is None:
         reason = _openssl_reason(tls.get("error") or "")
-        return Check(name, UNKNOWN, "", threshold, f"TLS handshake from the host failed: {reason}")
+        return check(UNKNOWN, "", f"TLS handshake from the host failed: {reason}")
     left = (expiry - now).total_seconds()
     value = _expiry(expiry, left)
     verify = (tls.get("verify") or "").strip()
     issuer = f"issuer {fields.get('issuer', '?')}"
     if left < 0:
-        return Check(name, FAIL, value, threshold, f"the live certificate has expired; {issuer}")
+        return check(FAIL, value, f"the live certificate has expired; {issuer}")
     if not verify.startswith("0 "):
-        return Check(name, FAIL, value, threshold,
-                     f"not trusted: {verify or 'verification gave no answer'}; {issuer}")
-    return Check(name, _certificate_state(left, s), value, threshold, f"live, {issuer}")
+        return check(FAIL, value, f"not trusted: {verify or 'verification gave no answer'}; "
+                                  f"{issuer}")
+    return check(_certificate_state(left, s), value, f"live, {issuer}")
 
 
 def certbot_checks(certbot: dict | None, s: Settings, now: datetime) -> list[Check]:
@@ -440,121 +497,143 @@ def certbot_checks(certbot: dict | None, s: Settings, now: datetime) -> list[Che
         return []
     threshold = f"warn < {s.cert_warn_days} days"
     if certbot.get("rc") != 0:
-        return [Check("certificate certbot", UNKNOWN, "", threshold,
-                      f"certbot certificates failed: {(certbot.get('err') or '').strip()}")]
+        return [Check("certificate", UNKNOWN, "", threshold,
+                      f"certbot certificates failed: {(certbot.get('err') or '').strip()}",
+                      item="certbot")]
     certs, broken = parse_certbot(certbot.get("out"))
     checks = []
     for cert in certs:
-        name = f"certificate {cert.name} (certbot)"
+        item = f"{cert.name} (certbot)"
+        data = _cert_data("certbot", cert.expiry, now)
         if cert.expiry is None:
-            checks.append(Check(name, UNKNOWN, cert.validity, threshold, "no expiry date"))
+            checks.append(Check("certificate", UNKNOWN, cert.validity, threshold,
+                                "no expiry date", item=item, data=data))
             continue
         left = (cert.expiry - now).total_seconds()
         state = _certificate_state(left, s)
         if cert.validity.startswith("INVALID"):
             state = FAIL
-        checks.append(Check(name, state, _expiry(cert.expiry, left), threshold,
-                            f"{cert.validity}; {' '.join(cert.domains)}"))
+        checks.append(Check("certificate", state, _expiry(cert.expiry, left), threshold,
+                            f"{cert.validity}; {' '.join(cert.domains)}", item=item, data=data))
     for path in broken:
-        checks.append(Check("certificate certbot", UNKNOWN, "", threshold,
-                            f"certbot cannot read {path}"))
+        checks.append(Check("certificate", UNKNOWN, "", threshold,
+                            f"certbot cannot read {path}", item="certbot"))
     return checks
 
 
-def backup_check(result: dict, s: Settings, now: datetime) -> Check:
-    """The newest backup: present, recent, verified and its dump still there."""
-    name = "backup"
-    threshold = f"max {s.backup_max_age_hours} h old, verified"
-    sidecar_name = result.get("backup_sidecar_name") or ""
-    if not sidecar_name:
-        return Check(name, FAIL, "none", threshold, f"no trigger-db-*.json in {s.backup_dir}")
-    sidecar = _json(result.get("backup_sidecar"))
-    if not isinstance(sidecar, dict):
-        return Check(name, FAIL, sidecar_name, threshold, "its record is not readable JSON")
-    finished = parse_time(sidecar.get("finished_at"))
-    if finished is None:
-        return Check(name, FAIL, sidecar_name, threshold, "its record has no finished_at")
-    age = (now - finished).total_seconds()
-    size = result.get("backup_file_size")
-    verified = sidecar.get("verified") is True
-    value = (f"{finished:%Y-%m-%d %H:%M} UTC, {human_duration(age)} ago, {human_bytes(size)}, "
-             + ("verified" if verified else "NOT verified"))
-    count = result.get("backup_count")
-    detail = f"{sidecar.get('file', sidecar_name)}; {count} backup{'s' if count != 1 else ''} kept"
-    if size is None:
-        return Check(name, FAIL, value, threshold, f"the dump {sidecar.get('file', '')} is missing")
-    if isinstance(sidecar.get("size"), int) and sidecar["size"] != size:
-        return Check(name, FAIL, value, threshold,
-                     f"the dump is {size} bytes, its record says {sidecar['size']}")
-    if not verified:
-        failed = [k for k, v in (sidecar.get("checks") or {}).items() if v is not True]
-        return Check(name, FAIL, value, threshold,
-                     "verification did not pass" + (f": {', '.join(failed)}" if failed else ""))
-    if age > s.backup_max_age_hours * 3600:
-        return Check(name, FAIL, value, threshold, f"older than {s.backup_max_age_hours} h")
-    return Check(name, OK, value, threshold, detail)
+def backup_check(found: list[Backup], directory: str, s: Settings, now: datetime) -> Check:
+    """The newest dump in the backup folder, whoever made it: recent, and verified or
+    inspected. A dump that is present but not checked warns; none, or too old, fails; one
+    that failed its checks fails."""
+    threshold = f"max {s.backup_max_age_hours} h old, verified or inspected"
+    if not found:
+        return Check("backup", FAIL, "none", threshold, f"no trigger-db dump in {directory}",
+                     data={"dir": directory, "count": 0, "newest": None})
+    newest = found[0]
+    age = newest.age(now)
+    data = {"dir": directory, "count": len(found), "newest": newest.name,
+            "taken_at": newest.taken_at.isoformat(), "age_seconds": int(age.total_seconds()),
+            "size": newest.size, "origin": newest.origin, "usable": newest.usable,
+            "state": backups.state(newest)}
+    words = ("verified" if newest.verified else "inspected" if newest.inspected
+             else "FAILED its checks" if newest.known_bad else "not verified")
+    value = (f"{newest.taken_at:%Y-%m-%d %H:%M} UTC, {human_duration(age.total_seconds())} "
+             f"ago, {human_bytes(newest.size)}, {words}")
+    detail = f"{newest.name}; {len(found)} dump{'s' if len(found) != 1 else ''} in {directory}"
+    if age.total_seconds() > s.backup_max_age_hours * 3600:
+        return Check("backup", FAIL, value, threshold,
+                     f"older than {s.backup_max_age_hours} h; {detail}", data=data)
+    if newest.known_bad:
+        return Check("backup", FAIL, value, threshold, "; ".join(newest.problems), data=data)
+    if not newest.usable:
+        return Check("backup", WARN, value, threshold,
+                     f"made outside trigger-maint and not inspected (`backups --verify` "
+                     f"inspects it); {detail}", data=data)
+    return Check("backup", OK, value, threshold, detail, data=data)
 
 
-def update_state_check(result: dict) -> Check:
-    stamp = result.get("update_in_progress")
-    if stamp is None:
-        return Check("interrupted update", OK, "none", "none")
-    return Check("interrupted update", FAIL, f"rollback point {stamp.strip()}", "none",
-                 "an update stopped half-way; run update or rollback to complete it")
+def transaction_check(tx: TxSummary) -> Check:
+    """Changes (update, rollback, restore) the host carries out: one still running, one that
+    was cut off, and the last one's outcome when no client has seen it."""
+    data = {"current": tx.current, "running": tx.running, "newest": tx.newest,
+            "outcome": tx.outcome, "seen": tx.seen}
+    if tx.current and tx.running:
+        return Check("transaction", WARN, f"{tx.kind or 'change'} {tx.current} running",
+                     "none running", "the host is carrying out a change right now", data=data)
+    if tx.current:
+        return Check("transaction", FAIL, f"{tx.kind or 'change'} {tx.current} cut off",
+                     "none running", "a change stopped half-way (the host went down?): run "
+                     f"{tx.kind or 'update'} or rollback to finish it", data=data)
+    if tx.newest and not tx.seen and tx.outcome in ("rolled-back", "failed"):
+        state = FAIL if tx.outcome == "failed" else WARN
+        return Check("transaction", state, f"{tx.kind} {tx.newest} {tx.outcome}",
+                     "none running", tx.message or "its client went away before the end",
+                     data=data)
+    return Check("transaction", OK, "none running", "none running", data=data)
 
 
 def reboot_check(reboot: dict | None) -> Check:
+    threshold = "not required"
     if not reboot or reboot.get("required") is None:
-        return Check("reboot", UNKNOWN, "", "not required",
-                     "no /var/run/reboot-required mechanism or needs-restarting on this host")
+        return Check("reboot", UNKNOWN, "", threshold,
+                     "no /var/run/reboot-required mechanism or needs-restarting on this host",
+                     data={"required": None})
+    data = {"required": bool(reboot["required"]), "packages": list(reboot.get("packages") or [])}
     if not reboot["required"]:
-        return Check("reboot", OK, "not required", "not required", reboot.get("source", ""))
-    packages = reboot.get("packages") or []
-    return Check("reboot", WARN, "required", "not required",
-                 f"asked for by {', '.join(packages)}" if packages else reboot.get("source", ""))
+        return Check("reboot", OK, "not required", threshold, reboot.get("source", ""),
+                     data=data)
+    packages = data["packages"]
+    return Check("reboot", WARN, "required", threshold,
+                 f"asked for by {', '.join(packages)}" if packages else reboot.get("source", ""),
+                 data=data)
 
 
 def version_check(inst: Installation, research=None) -> Check:
     """The running version, and whether research found a newer one (when it ran)."""
-    running = inst.version.version if inst.version else None
+    running = inst.running
     if not running:
-        return Check("version", UNKNOWN, "", "", "cannot tell the running Trigger.dev version")
+        return Check("version", UNKNOWN, "", "", "cannot tell the running Trigger.dev version",
+                     data={"running": None, "latest": None, "update_available": None})
     value = f"v{running}"
     source = f"from {inst.version.source}"
     if research is None:
-        return Check("version", OK, value, "", f"{source}; run research to compare releases")
-    latest = getattr(research, "target", None) or getattr(research, "latest", None)
-    if getattr(research, "update_available", False) and latest:
-        return Check("version", WARN, f"{value}, v{latest} available", "newest release", source)
-    return Check("version", OK, f"{value}, up to date", "newest release", source)
+        return Check("version", OK, value, "", f"{source}; run research to compare releases",
+                     data={"running": running, "latest": None, "update_available": None})
+    latest = research.target or research.latest
+    available = bool(research.update_available and latest)
+    data = {"running": running, "latest": latest, "update_available": available}
+    if available:
+        return Check("version", WARN, f"{value}, v{latest} available", "newest release", source,
+                     data=data)
+    return Check("version", OK, f"{value}, up to date", "newest release", source, data=data)
 
 
 def run_containers_check(runs: dict | None, s: Settings, now: datetime) -> Check:
     """Exited task-run containers (v3 task-run…, v4 runner-…) that were not removed."""
-    name = "exited run containers"
     threshold = (f"warn at {s.run_containers_warn} or older than "
                  f"{s.run_container_max_age_hours} h")
     if runs is None:
-        return Check(name, UNKNOWN, "", threshold, "docker ps gave no answer")
+        return Check("run_containers", UNKNOWN, "", threshold, "docker ps gave no answer")
     count = int(runs.get("count") or 0)
     prefix = runs.get("prefix", "")
     if not count:
-        return Check(name, OK, "0", threshold, f"prefix {prefix}")
+        return Check("run_containers", OK, "0", threshold, f"exited, prefix {prefix}",
+                     data={"count": 0, "oldest_seconds": None})
     oldest = parse_docker_created(runs.get("oldest_created"))
     age = (now - oldest).total_seconds() if oldest else None
+    data = {"count": count, "oldest_seconds": int(age) if age is not None else None}
     value = f"{count}" + (f", oldest {human_duration(age)}" if age is not None else "")
     stale = age is not None and age > s.run_container_max_age_hours * 3600
     if count >= s.run_containers_warn or stale:
-        return Check(name, WARN, value, threshold,
-                     f"{prefix}* containers pile up; cleanup removes them")
-    return Check(name, OK, value, threshold, f"prefix {prefix}")
+        return Check("run_containers", WARN, value, threshold,
+                     f"exited {prefix}* containers pile up; cleanup removes them", data=data)
+    return Check("run_containers", OK, value, threshold, f"exited, prefix {prefix}", data=data)
 
 
 def docker_disk_check(system_df: list | None) -> Check:
     """What `docker system df` says could be reclaimed."""
-    name = "docker disk usage"
     if not system_df:
-        return Check(name, UNKNOWN, "", "", "docker system df gave no answer")
+        return Check("docker_disk", UNKNOWN, "", "", "docker system df gave no answer")
     total = reclaimable = 0
     parts = []
     for row in system_df:
@@ -564,82 +643,94 @@ def docker_disk_check(system_df: list | None) -> Check:
         reclaimable += free
         if free:
             parts.append(f"{str(row.get('Type', '?')).lower()} {human_bytes(free)}")
-    return Check(name, OK, f"{human_bytes(total)}, {human_bytes(reclaimable)} reclaimable", "",
-                 ", ".join(parts) or "nothing to reclaim")
+    return Check("docker_disk", OK, f"{human_bytes(total)}, {human_bytes(reclaimable)} "
+                 "reclaimable", "", ", ".join(parts) or "nothing to reclaim",
+                 data={"total_bytes": total, "reclaimable_bytes": reclaimable})
 
 
 def postgres_checks(text: str | None) -> list[Check]:
     """Database size, and the WAL replication slots (Electric) hold back."""
     data = _json(text)
-    if not isinstance(data, dict):
-        return [Check("database", UNKNOWN, "", "", "psql in the database container gave no answer"),
-                Check("replication slots", UNKNOWN, "", f"warn {human_bytes(SLOT_WAL_WARN_BYTES)}",
-                      "psql in the database container gave no answer")]
-    checks = [Check("database", OK, human_bytes(data.get("size")), "", "size on disk")]
-    slots = data.get("slots") or []
     threshold = f"warn {human_bytes(SLOT_WAL_WARN_BYTES)} WAL per slot"
+    if not isinstance(data, dict):
+        why = "psql in the database container gave no answer"
+        return [Check("database", UNKNOWN, "", "", why),
+                Check("replication_slots", UNKNOWN, "", threshold, why)]
+    checks = [Check("database", OK, human_bytes(data.get("size")), "", "size on disk",
+                    data={"size_bytes": data.get("size")})]
+    slots = data.get("slots") or []
     if not slots:
-        checks.append(Check("replication slots", OK, "none", threshold))
+        checks.append(Check("replication_slots", OK, "none", threshold, data={"slots": []}))
         return checks
     heavy = [sl for sl in slots if (sl.get("retained") or 0) >= SLOT_WAL_WARN_BYTES]
     worst = max(slots, key=lambda sl: sl.get("retained") or 0)
     detail = "; ".join(f"{sl.get('name')} {'active' if sl.get('active') else 'inactive'} "
                        f"{human_bytes(sl.get('retained') or 0)}" for sl in slots)
-    checks.append(Check("replication slots", WARN if heavy else OK,
-                        f"{len(slots)}, max {human_bytes(worst.get('retained') or 0)} WAL retained",
-                        threshold, detail))
+    checks.append(Check("replication_slots", WARN if heavy else OK,
+                        f"{len(slots)}, max {human_bytes(worst.get('retained') or 0)} WAL "
+                        "retained", threshold, detail, data={"slots": slots}))
     return checks
 
 
 def default_secrets_check(names: list | None, allowed: str) -> Check:
     """.env keys that still hold a published default (names only)."""
-    name = "default secrets"
     if names is None:
-        return Check(name, UNKNOWN, "", "none", ".env could not be read")
+        return Check("secrets", UNKNOWN, "", "none", ".env could not be read")
     if not names:
-        return Check(name, OK, "none", "none", ".env holds no published default")
+        return Check("secrets", OK, "none", "none", ".env holds no published default",
+                     data={"default_keys": []})
     detail = "published defaults in .env; Trigger.dev 4.5.6+ refuses to start with them"
     if allowed:
         detail += " (ALLOW_INSECURE_DEFAULT_SECRETS is set)"
-    return Check(name, FAIL, ", ".join(names), "none", detail)
+    return Check("secrets", FAIL, ", ".join(names), "none", detail,
+                 data={"default_keys": list(names)})
 
 
-def evaluate(result: dict, s: Settings, research=None) -> list[Check]:
-    """Every status check from the status script's result."""
-    now = datetime.fromtimestamp(result["now"], UTC) if result.get("now") else datetime.now(UTC)
-    inst = from_result(result, s)
+def chosen_folder(facts: StatusFacts, configured: str) -> BackupFolder:
+    """The backup folder of this host among the measured candidates (see
+    backups.backup_dir_for): the configured one, the runbook's, one holding dumps."""
+    first = facts.folders[0]
+    dumps = len(backups.in_folder(first.folder))
+    directory, _ = backups.backup_dir_for(configured, facts.installation.layout.name,
+                                          facts.installation.path, dumps)
+    return next((f for f in facts.folders if f.paths.backup_dir == directory), first)
+
+
+def evaluate(facts: StatusFacts, s: Settings, research=None) -> list[Check]:
+    """Every status check from what the status script measured."""
+    raw, now, inst = facts.raw, facts.now, facts.installation
+    chosen = chosen_folder(facts, s.backup_dir)
+    disks = {label: item for label, item in (raw.get("disks") or {}).items()
+             if not label.startswith("backups") or item.get("path") == chosen.paths.backup_dir}
+    disks = {("backups" if label.startswith("backups") else label): item
+             for label, item in disks.items()}
     checks: list[Check] = []
-    checks += container_checks(inst, result.get("config"), now)
-    checks.append(webapp_http_check(result.get("webapp_http"), inst.webapp_url))
-    checks.append(container_resources_check(result.get("stats"), inst))
-    checks += disk_checks(result.get("disks"), s)
-    checks += memory_checks(result.get("meminfo"))
-    if result.get("tls"):
-        tls = result["tls"]
+    checks += container_checks(inst, now)
+    checks.append(webapp_http_check(raw.get("webapp_http"), inst.webapp_url))
+    checks.append(resources_check(raw.get("stats"), inst))
+    checks += disk_checks(disks, s)
+    checks += memory_checks(raw.get("meminfo"))
+    if raw.get("tls"):
+        tls = raw["tls"]
         checks.append(live_certificate_check(tls, tls.get("host") or s.domain, s, now))
-    checks += certbot_checks(result.get("certbot"), s, now)
-    checks.append(backup_check(result, s, now))
-    checks.append(update_state_check(result))
-    checks.append(reboot_check(result.get("reboot")))
+    checks += certbot_checks(raw.get("certbot"), s, now)
+    checks.append(backup_check(backups.in_folder(chosen.folder), chosen.paths.backup_dir, s,
+                               now))
+    checks.append(transaction_check(chosen.transactions))
+    checks.append(reboot_check(raw.get("reboot")))
     checks.append(version_check(inst, research))
-    checks.append(run_containers_check(result.get("run_containers"), s, now))
-    checks.append(docker_disk_check(result.get("system_df")))
-    checks += postgres_checks(result.get("postgres"))
-    checks.append(default_secrets_check(result.get("default_secrets"),
-                                        result.get("insecure_secrets_allowed", "")))
+    checks.append(run_containers_check(raw.get("run_containers"), s, now))
+    checks.append(docker_disk_check(raw.get("system_df")))
+    checks += postgres_checks(raw.get("postgres"))
+    checks.append(default_secrets_check(raw.get("default_secrets"),
+                                        raw.get("insecure_secrets_allowed", "")))
     return checks
 
 
-def tls_target(s: Settings) -> tuple[str, int]:
+def tls_target(domain: str) -> tuple[str, int]:
     """The host name and port whose certificate is checked ("" when no domain is set)."""
-    domain = s.domain.strip()
+    domain = domain.strip()
     host, sep, port = domain.rpartition(":")
     if sep and port.isdigit():
         return host, int(port)
     return domain, 443
-
-
-def script_context(s: Settings) -> dict:
-    """What templates/status.sh.j2 needs besides the installation candidates."""
-    host, port = tls_target(s)
-    return {"tls_host": host, "tls_port": port, "default_secrets": DEFAULT_SECRETS}

@@ -1,38 +1,34 @@
-"""Plan a cleanup from what the host listed: images, rollback tags, run containers, backups.
+"""Plan a cleanup from what the host listed: images, rollback points and their tags, run
+containers, backups.
 
 Pure functions. The plan names every item with its size; the apply script re-checks each
-one on the host before it goes. What a rollback needs, volumes, the newest backup and files
-that are not the tool's own are never planned.
+one on the host before it goes. What a rollback needs (points.kept), volumes, the newest
+backup and files that are not backups are never planned; which backups go is
+backups.rotation's decision.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from . import backups
-from .backups import STAMP_RE, from_sidecar, human_size
+from . import backups, points, units
+from .backups import Folder
+from .hostpaths import ROLLBACK_REPO
 from .inventory import parse_time
-from .updating import ELIGIBLE_STATE
+from .points import RollbackPoint
+from .transactions import TxSummary
 
-ROLLBACK_REPO = "trigger-maint/rollback"
-# The tool's own backup files (see backups.NAMES): dump, sidecar, files and volume archives.
-BACKUP_RE = re.compile(rf"^trigger-(?:db-(?P<db>{STAMP_RE})\.(?:sql\.gz|json)"
-                       rf"|files-(?P<files>{STAMP_RE})\.tar\.gz"
-                       rf"|volume-(?P<volume>{STAMP_RE})-[A-Za-z0-9][A-Za-z0-9_.-]*\.tar\.gz)$")
 IMAGE_ID_RE = re.compile(r"(?:sha256:)?([0-9a-f]{64}|[0-9a-f]{12})\b")
-TAG_STAMP_RE = re.compile(rf"^({STAMP_RE})-")
-POINT_RE = re.compile(rf"^{STAMP_RE}(-\d+)?$")  # a rollback point's folder (update.sh.j2)
 
 
 @dataclass(frozen=True)
 class Item:
-    """One thing the plan removes; `kind` is image, tag, container or backup."""
+    """One thing the plan removes; `kind` is image, tag, point, container or backup."""
 
     kind: str
-    name: str  # image ID, rollback tag, container name or backup file name
+    name: str  # image ID, rollback tag, point name, container name or backup file name
     size: int  # bytes (an image's size; shared layers may free less)
     detail: str  # why it goes, for people
     ref: str = ""  # what the apply script re-checks: the tag's image ID, the container's ID
@@ -47,6 +43,7 @@ class Plan:
     kept: tuple[str, ...]  # one line per thing kept on purpose
     refused: tuple[str, ...]  # one line per category left alone, with the reason
     newest_backup: str = ""  # the newest dump when listed; rotation stops if another appears
+    inspect_first: str = ""  # a dump made elsewhere, newest: inspected before any rotation
 
     def of(self, kind: str) -> list[Item]:
         return [item for item in self.items if item.kind == kind]
@@ -77,237 +74,149 @@ class CleanupResult:
 
 
 @dataclass(frozen=True)
-class Point:
-    """A rollback point: its stamp and the image IDs and tags it names."""
+class Listing:
+    """What cleanup-list reported."""
 
-    stamp: str
-    image_ids: frozenset[str] = field(default_factory=frozenset)
-    tags: frozenset[str] = field(default_factory=frozenset)  # tags without the repository
-
-
-@dataclass(frozen=True)
-class BackupSet:
-    """The files of one backup stamp."""
-
-    stamp: str
-    files: dict  # name -> size
-    verified: bool
-    dump: str  # the dump's name ("" when the dump is missing)
+    now: datetime
+    dangling: tuple[dict, ...]  # {id, size, tags, created}
+    rollback_tags: dict  # tag (without the repository) -> image ID
+    images: dict  # short image ID -> {id, size, tags}
+    used_images: frozenset[str]  # short IDs of images some container uses
+    run_containers: tuple[dict, ...]
+    points: tuple[RollbackPoint, ...]
+    folder: Folder
+    transactions: TxSummary
 
 
-def _short(image_id: str) -> str:
+def short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def _strings(value):
-    """Every string inside a JSON value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def parse_point(stamp: str, text: str) -> Point:
-    """A rollback point from its point.json text: every image ID and rollback tag it names.
-
-    An unreadable point.json names nothing but still counts as a point (its stamp is kept).
-    """
-    try:
-        data = json.loads(text or "null")
-    except ValueError:
-        data = None
-    ids, tags = set(), set()
-    for value in _strings(data):
-        if value.startswith(f"{ROLLBACK_REPO}:"):
-            tags.add(value.split(":", 1)[1])
-        for match in IMAGE_ID_RE.finditer(value):
-            ids.add(match.group(1)[:12])
-    return Point(stamp=stamp, image_ids=frozenset(ids), tags=frozenset(tags))
-
-
-def _tag_stamp(tag: str, stamps) -> str | None:
-    for stamp in sorted(stamps, key=len, reverse=True):
-        if tag.startswith(f"{stamp}-"):
-            return stamp
-    match = TAG_STAMP_RE.match(tag)
-    return match.group(1) if match else None
-
-
-def plan_images(listing: dict, keep_points: int, refusal: str | None) -> tuple[list, list, list]:
-    """Dangling images and older points' rollback tags to remove; what is kept; refusals."""
-    listed = [p for p in listing.get("points") or [] if POINT_RE.match(p["name"])]
-    points = {p["name"]: parse_point(p["name"], p.get("point", "")) for p in listed}
-    tag_ids = {t["tag"]: t["id"] for t in listing.get("rollback_tags") or []}
-    stamps = set(points)
-    orphans = []
-    for tag in tag_ids:
-        stamp = _tag_stamp(tag, points)
-        if stamp is None:
-            orphans.append(tag)
-        else:
-            stamps.add(stamp)
-    in_progress = (listing.get("in_progress") or "").strip()
-    kept_stamps = set(sorted(stamps, reverse=True)[:keep_points])
-    kept_stamps |= {in_progress} if in_progress else set()
-    # where `rollback` goes by default: the newest point of an update that completed
-    done = sorted((p["name"] for p in listed
-                   if (p.get("state") or "").strip() == ELIGIBLE_STATE), reverse=True)
-    kept_stamps |= set(done[:1])
-    kept_ids = set()
-    for stamp in kept_stamps:
-        point = points.get(stamp, Point(stamp))
-        kept_ids |= point.image_ids
-        kept_ids |= {_short(i) for t, i in tag_ids.items()
-                     if t in point.tags or _tag_stamp(t, points) == stamp}
-    kept = [f"rollback point {s}: kept with its images" for s in sorted(kept_stamps, reverse=True)]
-    kept += [f"tag {ROLLBACK_REPO}:{t}: kept (no rollback point named)" for t in sorted(orphans)]
+def plan_images(listing: Listing, keep_points: int, refusal: str | None) -> tuple[list, list,
+                                                                                   list]:
+    """Older rollback points (their folders and tags) and dangling images to remove; what is
+    kept; refusals. Never a point points.kept keeps, nor an image such a point needs."""
+    all_points = list(listing.points)
+    kept_names = points.kept(all_points, keep_points, listing.transactions.current)
+    kept_ids = {short(i.id) for p in all_points if p.name in kept_names for i in p.images}
+    by_point = {p.name: p for p in all_points}
+    kept = [f"rollback point {name}: kept with its images"
+            for name in sorted(kept_names, reverse=True)]
+    orphans = [t for t in listing.rollback_tags if not _point_of(t, by_point)]
+    kept += [f"tag {ROLLBACK_REPO}:{t}: kept (no rollback point names it)" for t in
+             sorted(orphans)]
     if refusal:
         return [], kept, [f"images: left alone ({refusal})"]
-    sizes = {_short(i["id"]): i for i in listing.get("images") or []}
-    used = {_short(i) for i in listing.get("used_images") or []}
     items = []
-    for tag, image_id in sorted(tag_ids.items()):
-        stamp = _tag_stamp(tag, points)
-        if stamp is None or stamp in kept_stamps:
+    for tag, image_id in sorted(listing.rollback_tags.items()):
+        point = _point_of(tag, by_point)
+        if point is None or point.name in kept_names:
             continue
-        if _short(image_id) in kept_ids:
-            kept.append(f"tag {ROLLBACK_REPO}:{tag}: kept (a newer rollback point needs "
-                        f"image {_short(image_id)})")
+        if short(image_id) in kept_ids:
+            kept.append(f"tag {ROLLBACK_REPO}:{tag}: kept (a kept rollback point needs image "
+                        f"{short(image_id)})")
             continue
-        info = sizes.get(_short(image_id), {})
-        only_tag = len(info.get("tags") or []) <= 1 and _short(image_id) not in used
+        info = listing.images.get(short(image_id), {})
+        only_tag = len(info.get("tags") or []) <= 1 and short(image_id) not in listing.used_images
         items.append(Item("tag", f"{ROLLBACK_REPO}:{tag}",
                           int(info.get("size") or 0) if only_tag else 0,
-                          f"older rollback point {stamp} released"
+                          f"older rollback point {point.name} released"
                           + ("" if only_tag else " (image stays: tagged or in use)"),
                           ref=image_id))
-    for image in sorted(listing.get("dangling") or [], key=lambda i: i.get("created", "")):
-        short = _short(image["id"])
-        if short in kept_ids:
-            kept.append(f"image {short}: kept (a rollback point needs it)")
-        elif short in used:
-            kept.append(f"image {short}: kept (a container uses it)")
+    items += [Item("point", p.name, 0, f"older rollback point ({p.state})")
+              for p in all_points if p.name not in kept_names]
+    for image in sorted(listing.dangling, key=lambda i: i.get("created", "")):
+        image_short = short(image["id"])
+        if image_short in kept_ids:
+            kept.append(f"image {image_short}: kept (a rollback point needs it)")
+        elif image_short in listing.used_images:
+            kept.append(f"image {image_short}: kept (a container uses it)")
         else:
             items.append(Item("image", image["id"], int(image.get("size") or 0),
                               f"dangling, created {image.get('created', '')[:10]}"))
     return items, kept, []
 
 
-def plan_containers(listing: dict, max_age_hours: int, now: datetime) -> list[Item]:
+def _point_of(tag: str, by_point: dict) -> RollbackPoint | None:
+    """The point a rollback tag (<point>-<service>) belongs to: the longest name that fits."""
+    for name in sorted(by_point, key=len, reverse=True):
+        if tag.startswith(f"{name}-"):
+            return by_point[name]
+    return None
+
+
+def plan_containers(listing: Listing, max_age_hours: int) -> list[Item]:
     """Exited run containers (the layout's prefix) that finished more than the age ago."""
-    cutoff = now - timedelta(hours=max_age_hours)
+    cutoff = listing.now - timedelta(hours=max_age_hours)
     items = []
-    for raw in listing.get("run_containers") or []:
+    for raw in listing.run_containers:
         if raw.get("compose_project"):  # a stack's container is never a run container
             continue
         finished = parse_time(raw.get("finished_at"))
         if finished is None or finished > cutoff:
             continue
-        hours = int((now - finished).total_seconds() // 3600)
+        hours = int((listing.now - finished).total_seconds() // 3600)
         items.append(Item("container", raw["name"].lstrip("/"), int(raw.get("size") or 0),
                           f"exited {hours} h ago", ref=raw["id"],
                           check=raw.get("finished_at", "")))
     return sorted(items, key=lambda i: i.check)
 
 
-def backup_stamp(file_name: str) -> str | None:
-    """The stamp of one of the tool's own backup files; None for any other name."""
-    match = BACKUP_RE.match(file_name)
-    return (match["db"] or match["files"] or match["volume"]) if match else None
+def protected_dumps(listing: Listing, keep_points: int) -> frozenset[str]:
+    """Dumps rotation must not remove: the guard dumps of the points cleanup keeps."""
+    kept = points.kept(list(listing.points), keep_points, listing.transactions.current)
+    return frozenset(p.guard for p in listing.points if p.name in kept and p.guard)
 
 
-def backup_sets(files: list, sidecars: dict) -> list[BackupSet]:
-    """The tool's backup sets, newest first, from the listed files and sidecar texts.
-
-    A set counts as verified when its backup is trusted (backups.from_sidecar: verified when
-    made, every check passed, the dump still the size the sidecar recorded). Files whose
-    names are not the tool's own belong to no set.
-    """
-    by_stamp: dict[str, dict] = {}
-    for entry in files:
-        stamp = backup_stamp(entry["name"])
-        if stamp:
-            by_stamp.setdefault(stamp, {})[entry["name"]] = int(entry.get("size") or 0)
-    sets = []
-    for stamp, members in by_stamp.items():
-        dump = backups.name("dump", stamp)
-        try:
-            meta = json.loads(sidecars.get(backups.name("sidecar", stamp)) or "null")
-        except ValueError:
-            meta = None
-        verified = isinstance(meta, dict) and meta.get("file") == dump and from_sidecar(
-            meta, "", members.get(dump)).trusted
-        sets.append(BackupSet(stamp, members, verified, dump if dump in members else ""))
-    return sorted(sets, key=lambda s: s.stamp, reverse=True)
-
-
-def _removal_order(name: str) -> int:
-    """Archives first, then the dump, the sidecar last: a cut-off run leaves a described set."""
-    return 2 if name.endswith(".json") else 1 if name.endswith(".sql.gz") else 0
-
-
-def plan_backups(listing: dict, keep: int) -> tuple[list, list, list, str]:
-    """Backup sets older than the newest `keep` verified ones; kept; refusals; newest dump."""
-    sets = backup_sets(listing.get("backups") or [],
-                       {s["name"]: s.get("text", "") for s in listing.get("sidecars") or []})
-    dumps = [s for s in sets if s.dump]
-    if not dumps:
-        return [], [], [], ""
-    newest = dumps[0]
-    if not newest.verified:
-        return [], [], [f"backups: not rotated (the newest backup {newest.dump} is not verified)"
-                         ], newest.dump
-    kept, verified = [], 0
+def plan_backups(listing: Listing, keep: int, keep_points: int) -> tuple[list, list, list, str,
+                                                                          str]:
+    """Backup sets rotation removes; kept; refusals; the newest dump; a dump to inspect
+    before rotating (the newest, made elsewhere and not yet checked)."""
+    if listing.transactions.current:
+        return [], [], [f"backups: not rotated (change {listing.transactions.current} is under "
+                        "way)"], "", ""
+    rotation = backups.rotation(listing.folder, keep, protected_dumps(listing, keep_points))
+    if rotation.refused:
+        return [], [], [f"backups: not rotated ({rotation.refused})"], rotation.newest, ""
     items = []
-    for backup in sets:
-        if verified < keep or backup.stamp >= newest.stamp:
-            kept.append(f"backup {backup.stamp}: kept"
-                        + ("" if backup.verified else " (not verified; newer than the kept)"))
-            verified += backup.verified
-            continue
-        for name in sorted(backup.files, key=lambda n: (_removal_order(n), n)):
-            items.append(Item("backup", name, backup.files[name],
-                              f"backup {backup.stamp}"
-                              + (", verified" if backup.verified else ", not verified")))
-    return items, kept, [], newest.dump
+    for backup_set in rotation.remove:
+        state = (backups.state(backup_set.backup) if backup_set.backup else "archives only")
+        for name in sorted(backup_set.files,
+                           key=lambda n: (backups.removal_order(n), n)):
+            items.append(Item("backup", name, backup_set.files[name],
+                              f"backup {backup_set.stamp} ({state})"))
+    return items, list(rotation.kept), [], rotation.newest, rotation.inspect_first
 
 
 def image_refusal(update, verify, in_progress: str) -> str | None:
-    """Why images must stay now: an update in progress, or one that is not verified yet."""
+    """Why images must stay now: a change under way, or an update of this run that has not
+    passed verify yet."""
     if in_progress:
-        return f"an update is in progress (rollback point {in_progress}); finish or roll back"
-    if update is not None and getattr(update, "changed", True) and not getattr(verify, "ok", False):
+        return f"change {in_progress} is under way; let it finish"
+    if update is not None and getattr(update, "changed", False) and \
+            not getattr(verify, "ok", False):
         return "the update of this run has not passed verify yet; run verify first"
     return None
 
 
-def host_now(listing: dict) -> datetime:
-    """The host's clock as the listing reported it (ages are measured on the host)."""
-    return datetime.fromtimestamp(int(listing.get("now") or 0), UTC)
-
-
-def plan_cleanup(listing: dict, settings, refusal: str | None = None) -> Plan:
-    """The whole plan from the listing script's result."""
-    image_items, image_kept, image_refused = plan_images(
-        listing, settings.rollback_points_keep, refusal)
-    containers = plan_containers(listing, settings.run_container_max_age_hours,
-                                 host_now(listing))
-    backup_items, backup_kept, backup_refused, newest = plan_backups(
-        listing, settings.backups_keep)
+def plan_cleanup(listing: Listing, keep_backups: int, keep_points: int, run_max_age_hours: int,
+                 refusal: str | None = None) -> Plan:
+    """The whole plan from the listing."""
+    image_items, image_kept, image_refused = plan_images(listing, keep_points, refusal)
+    containers = plan_containers(listing, run_max_age_hours)
+    backup_items, backup_kept, backup_refused, newest, inspect = plan_backups(
+        listing, keep_backups, keep_points)
     return Plan(items=tuple(image_items + containers + backup_items),
                 kept=tuple(image_kept + backup_kept),
-                refused=tuple(image_refused + backup_refused), newest_backup=newest)
+                refused=tuple(image_refused + backup_refused), newest_backup=newest,
+                inspect_first=inspect)
 
 
-def outcome(plan: Plan, result: dict | None, applied: bool) -> CleanupResult:
-    """The cleanup's result from the apply script's report (None: it did not run)."""
+def outcome(plan: Plan, actions: list | None, applied: bool) -> CleanupResult:
+    """The cleanup's result from the apply script's actions (None: it did not run)."""
     if not applied:
         return CleanupResult(plan, applied=False)
-    by_key = {(a.get("kind"), a.get("name")): a for a in (result or {}).get("actions") or []}
+    by_key = {(a.get("kind"), a.get("name")): a for a in actions or []}
     removed, left = [], []
     for item in plan.items:
         action = by_key.get((item.kind, item.name))
@@ -327,16 +236,31 @@ def describe(result: CleanupResult) -> str:
     lines = []
     verb = "removed" if result.applied else "would remove"
     shown = [r.item for r in result.removed] if result.applied else list(plan.items)
+    if plan.inspect_first:
+        lines.append(f"{'inspect':13} backup    {plan.inspect_first} (the newest, made outside "
+                     "trigger-maint: checked before anything rotates)")
     for item in shown:
-        lines.append(f"{verb:13} {item.kind:9} {item.name}  {human_size(item.size)}  "
+        lines.append(f"{verb:13} {item.kind:9} {item.name}  {units.size(item.size)}  "
                      f"({item.detail})")
     for removal in result.left:
         lines.append(f"{'left':13} {removal.item.kind:9} {removal.item.name}  ({removal.reason})")
     lines += [f"{'kept':13} {line}" for line in plan.kept]
     lines += [f"{'refused':13} {line}" for line in plan.refused]
     if result.applied:
-        lines.append(f"freed {human_size(result.freed_bytes)} "
+        lines.append(f"freed {units.size(result.freed_bytes)} "
                      f"({len(result.removed)} removed, {len(result.left)} left)")
     else:
-        lines.append(f"plan: {len(plan.items)} items, {human_size(plan.size)}; nothing changed")
+        lines.append(f"plan: {len(plan.items)} items, {units.size(plan.size)}; nothing changed")
     return "\n".join(lines)
+
+
+def host_now(raw: dict) -> datetime:
+    """The host's clock as the listing reported it (ages are measured on the host)."""
+    return datetime.fromtimestamp(int(raw.get("now") or 0), UTC)
+
+
+def kept_image_ids(listing: Listing, keep_points: int) -> tuple[str, ...]:
+    """Short IDs of every image a kept rollback point names (the apply script re-checks)."""
+    kept = points.kept(list(listing.points), keep_points, listing.transactions.current)
+    return tuple(sorted({short(i.id) for p in listing.points if p.name in kept
+                         for i in p.images}))

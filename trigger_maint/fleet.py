@@ -19,15 +19,15 @@ FLEET_KEYS = frozenset({"hosts", "groups", "parallel", "canary"})
 # Host states in a fleet summary.
 OK, FAILED, UNREACHABLE, SKIPPED = "ok", "failed", "unreachable", "skipped"
 
-# The fleet-status columns: each is the worst state of the checks whose names start so;
-# every other check lands in "other".
+# The fleet-status columns: each is the worst state of the checks of those names (see
+# checks.NAMES); every other check lands in "other".
 STATUS_TOPICS = (
-    ("containers", ("container", "extra services", "webapp")),
-    ("disk", ("disk", "docker disk")),
+    ("containers", ("containers", "webapp", "resources")),
+    ("disk", ("disk", "docker_disk")),
     ("memory", ("memory", "swap")),
     ("certificate", ("certificate",)),
-    ("backup", ("backup",)),
-    ("database", ("database", "replication slots")),
+    ("backup", ("backup", "transaction")),
+    ("database", ("database", "replication_slots")),
     ("reboot", ("reboot",)),
     ("version", ("version",)),
 )
@@ -165,8 +165,7 @@ def status_items(checks) -> dict[str, str]:
     """The worst state of each status topic, labelled as the status table labels states."""
     worst: dict[str, str] = {}
     for check in checks:
-        topic = next((t for t, prefixes in STATUS_TOPICS if check.name.startswith(prefixes)),
-                     "other")
+        topic = next((t for t, names in STATUS_TOPICS if check.name in names), "other")
         if topic not in worst or SEVERITY[check.state] > SEVERITY[worst[topic]]:
             worst[topic] = check.state
     order = [t for t, _ in STATUS_TOPICS] + ["other"]
@@ -175,10 +174,10 @@ def status_items(checks) -> dict[str, str]:
 
 def status_result(report) -> HostResult:
     """A host's StatusReport as a fleet result (exit 1 as `status` would)."""
-    version = next((c for c in report.checks if c.name == "version" and c.value), None)
+    version = report.first("version")
     return HostResult(
         exit_code=0 if report.ok else CHECK_FAILED,
-        before=version.value.split(",")[0] if version else None,
+        before=version_label(version.data.get("running")) if version else None,
         items=status_items(report.checks),
         message="" if report.ok else status_report.verdict(report),
         data=report,
@@ -197,19 +196,13 @@ def verify_result(report) -> HostResult:
     )
 
 
-def maintain_files(run, last_entries: Sequence[dict]) -> dict:
-    """The report files of `run`: those of the history entry written for it, if any."""
-    started = cl.history_entry(run, run.checklist, {})["started_at"]
-    return next((dict(e.get("files") or {}) for e in last_entries
-                 if e.get("host") == run.host and e.get("started_at") == started), {})
-
-
-def maintain_result(run, files: Mapping) -> HostResult:
+def maintain_result(run, checklist) -> HostResult:
     """A host's maintain run as a fleet result: its checklist boxes, versions and exit code;
     the message names the failed phases, else the open boxes."""
-    entry = cl.history_entry(run, run.checklist, dict(files))
+    files = dict(run.files)
+    entry = cl.history_entry(run, checklist, files)
     failed = [f"{s.phase}: {s.reason}" for s in run.steps if s.outcome == "failed"]
-    unticked = [f"{item.key} ({item.note})" for item in run.checklist.open]
+    unticked = [f"{item.key} ({item.note})" for item in checklist.open]
     message = ""
     if run.exit_code:
         message = "; ".join(failed) or "open: " + "; ".join(unticked)
@@ -217,10 +210,10 @@ def maintain_result(run, files: Mapping) -> HostResult:
         exit_code=run.exit_code,
         before=entry["version_before"] or None,
         after=entry["version_after"] or None,
-        items={item.key: "ok" if item.ticked else "open" for item in run.checklist.items},
+        items={item.key: "ok" if item.ticked else "open" for item in checklist.items},
         message=message,
         report=files.get("markdown"),
-        data={**cl.document(run, run.checklist), "files": dict(files)},
+        data={**cl.document(run, checklist), "files": files},
     )
 
 

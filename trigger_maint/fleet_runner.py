@@ -11,15 +11,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
 
-import paramiko
 from fabric import Connection, Executor, ThreadingGroup
 from fabric.exceptions import GroupException
 from fabric.tasks import ConnectionCall
 from invoke import Call, Context
 
 from .errors import MaintError
+from .fabric_compat import on_every_host
 from .fleet import (
     HostOutcome,
     HostResult,
@@ -30,15 +29,10 @@ from .fleet import (
     stop_reason,
     version_label,
 )
-from .remote import HostPrefixedStream, Session, apply_host_key_policy, connect_error
+from .remote import HostPrefixedStream, Session
 
 Job = Callable[[Session], HostResult]
 Announce = Callable[[HostOutcome], None]
-
-# accept-new saves each new host key by rewriting known_hosts from what the connection had
-# loaded; connecting one host at a time (after re-reading the file) keeps every key.
-KNOWN_HOSTS_LOCK = threading.Lock()
-
 
 class FleetContext(Context):
     """The context a fleet task runs in: Fabric's config plus the hosts given with -H."""
@@ -98,9 +92,12 @@ class MemberConnection(Connection):
         super().__init__(member.host, **kwargs)
         self.member = member
 
-    def _identity(self):
-        # Two inventory names may point at one host (two installations): keep both results.
-        return (self.member.name, *super()._identity())
+    # Two inventory names may point at one host (two installations): each connection is its
+    # own member, so results are kept per connection object, not per host.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
 
     def run_job(self, job: Job, stage: str, slots: threading.Semaphore, dry_run: bool,
                 announce: Announce) -> HostOutcome:
@@ -115,7 +112,7 @@ class MemberConnection(Connection):
             self.session = Session(self, self.member.settings, dry_run=dry_run, out=out)
             self.session.label = self.member.name
             try:
-                self.open_checked()
+                self.session.open()
                 value = job(self.session)
             except MaintError as exc:
                 value = exc
@@ -127,24 +124,12 @@ class MemberConnection(Connection):
         announce(done)
         return done
 
-    def open_checked(self) -> None:
-        """Connect now, one host at a time under accept-new (see KNOWN_HOSTS_LOCK)."""
-        s = self.member.settings
-        accept_new = s.host_key_policy == "accept-new"
-        with KNOWN_HOSTS_LOCK if accept_new else nullcontext():
-            if accept_new:
-                apply_host_key_policy(self, s)
-            try:
-                self.open()
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise connect_error(self.member.name, exc, s) from exc
-
 
 class FleetGroup(ThreadingGroup):
     """Fabric's ThreadingGroup with one more group method: a fleet job on every host."""
 
     def run_job(self, *args, **kwargs):
-        return self._do("run_job", *args, **kwargs)
+        return on_every_host(self, "run_job", *args, **kwargs)
 
 
 def outcome(cxn: MemberConnection, stage: str, value) -> HostOutcome:
@@ -152,10 +137,10 @@ def outcome(cxn: MemberConnection, stage: str, value) -> HostOutcome:
     if isinstance(value, HostResult):
         result = value
     elif isinstance(value, MaintError):
-        preflight = cxn.session.results.get("preflight") if cxn.session else None
-        running = getattr(getattr(preflight, "installation", None), "version", None)
+        preflight = cxn.session.facts.get("preflight") if cxn.session else None
+        running = getattr(getattr(preflight, "installation", None), "running", None)
         result = HostResult(exit_code=value.exit_code,
-                            before=version_label(getattr(running, "version", None)),
+                            before=version_label(running),
                             message=_without_label(str(value), cxn.member.name))
     else:  # a bug on one host must not hide the others' results
         result = HostResult(exit_code=5, message=f"internal error: {type(value).__name__}: "
@@ -193,19 +178,6 @@ def run_stage(config, members: Sequence[Member], stage: str, job: Job, slots, *,
     return outcomes
 
 
-@contextmanager
-def no_terminal_input():
-    """Hide the terminal from the phases: many threads cannot share one prompt, so a fleet
-    run decides as an unattended run does (maintain: the update needs --yes)."""
-    saved = sys.stdin
-    with open(os.devnull) as devnull:
-        sys.stdin = devnull
-        try:
-            yield
-        finally:
-            sys.stdin = saved
-
-
 def run_fleet(config, members: Sequence[Member], job: Job, *, parallel: int,
               canary: int | None = None, dry_run: bool = False,
               announce: Announce = lambda outcome: None) -> tuple[list[HostOutcome], str | None]:
@@ -215,16 +187,15 @@ def run_fleet(config, members: Sequence[Member], job: Job, *, parallel: int,
     slots = threading.Semaphore(parallel)
     outcomes: list[HostOutcome] = []
     stopped = None
-    with no_terminal_input():
-        for stage, stage_members in stages(members, canary):
-            if stopped:
-                outcomes += [skipped(m, stage, stopped) for m in stage_members]
-                continue
-            done = run_stage(config, stage_members, stage, job, slots, dry_run=dry_run,
-                             announce=announce)
-            outcomes += done
-            if stage == "canary":
-                stopped = stop_reason(done)
+    for stage, stage_members in stages(members, canary):
+        if stopped:
+            outcomes += [skipped(m, stage, stopped) for m in stage_members]
+            continue
+        done = run_stage(config, stage_members, stage, job, slots, dry_run=dry_run,
+                         announce=announce)
+        outcomes += done
+        if stage == "canary":
+            stopped = stop_reason(done)
     return outcomes, stopped
 
 

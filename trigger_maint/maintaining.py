@@ -17,15 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from .checks import human_bytes
-from .errors import CHECK_FAILED, ConnectError, OperationError
+from .errors import CHECK_FAILED, ConnectError
 from .status_report import verdict
+from .units import size as human_bytes
+from .units import v as version
 from .web import ServiceError
-
-if TYPE_CHECKING:
-    from .checklist import Checklist
 
 # The phases of one maintain run, in order; "final_status" is status measured again at the end.
 # CHANGES are those that change the host: under --dry-run their scripts are only printed.
@@ -83,7 +80,7 @@ class MaintainRun:
     started_at: datetime
     finished_at: datetime | None = None
     steps: list[Step] = field(default_factory=list)
-    checklist: Checklist | None = None
+    complete: bool | None = None  # every checklist box ticked (None: not built yet)
     files: dict = field(default_factory=dict)  # report files written: markdown, json
     webhook: str = ""  # what the webhook call did ("" when not called)
 
@@ -126,15 +123,14 @@ def ends_run(phase: str, exc: BaseException) -> bool:
     return isinstance(exc, ConnectError) and not isinstance(exc, ServiceError)
 
 
-DRY_RUN = "dry run: script printed, not run"
+DRY_RUN = "dry run: planned, not run"
 
 
 def planned(phase: str, result) -> Step:
     """The step for a phase that changes the host, under --dry-run (its script not run)."""
     summary = ""
     if phase == "update" and result is not None:
-        to = result.target or "the current tags"
-        summary = f"would update {version(result.from_version)} to {to}"
+        summary = getattr(result, "summary", "") or "planned"
     elif phase == "cleanup" and result is not None:
         summary = (f"would remove {len(result.plan.items)} item(s), "
                    f"{human_bytes(result.plan.size)}")
@@ -157,7 +153,7 @@ def judge(phase: str, result) -> Step:
         if phase == "final_status" and not result.ok:
             outcome, code, reason = Outcome.FAILED, CHECK_FAILED, summary
     elif phase == "backup":
-        summary = f"{result.name}, {human_bytes(result.size)}"
+        summary = f"{result.name}, {human_bytes(result.size)}, {result.compression}"
         if not result.verified:
             outcome, code = Outcome.FAILED, CHECK_FAILED
             reason = f"{result.name} did not pass verification"
@@ -165,10 +161,12 @@ def judge(phase: str, result) -> Step:
             summary += ", verified"
     elif phase == "update":
         summary = (f"{version(result.from_version)} -> {version(result.to_version)}"
-                   if result.changed else "nothing to change")
-        if result.rolled_back:
-            outcome, code = Outcome.FAILED, OperationError.exit_code
-            reason = result.message or f"rolled back to {version(result.from_version)}"
+                   if result.changed else result.message or "nothing to change")
+        if result.changed and result.guard is not None:
+            summary += f"; guard dump {result.guard.name} ({result.guard.window} at risk)"
+        if result.exit_code:
+            outcome, code = Outcome.FAILED, result.exit_code
+            reason = result.message
     elif phase == "cleanup":
         summary = (f"{len(result.removed)} removed, {human_bytes(result.freed_bytes)} freed"
                    + (f", {len(result.left)} left" if result.left else ""))
@@ -283,13 +281,6 @@ def exit_code(run: MaintainRun) -> int:
     A dry run changes nothing and ticks nothing, so only its failed phases count.
     """
     code = max((s.code for s in run.steps if s.outcome is Outcome.FAILED), default=0)
-    if not run.policy.dry_run and (run.checklist is None or not run.checklist.complete):
+    if not run.policy.dry_run and not run.complete:
         code = max(code, CHECK_FAILED)
     return code
-
-
-def version(text: str | None) -> str:
-    """A version for people, always with its leading v ("4.5.10" -> "v4.5.10"; "" stays "")."""
-    if not text:
-        return ""
-    return text if text.startswith("v") else f"v{text}"

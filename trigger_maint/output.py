@@ -1,4 +1,8 @@
-"""How a task shows its result: text for people, JSON (--json) for machines."""
+"""How a task shows its result: text for people, or one JSON document for machines.
+
+Under --json stdout holds nothing else: one document per task and host, one per line, each
+with the schema version, the task, the host, ok and the exit code (docs/json.md). Text for
+people, progress and scripts go to stderr then."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import sys
 from datetime import datetime
 from enum import Enum
+
+SCHEMA = "trigger-maint/1"
 
 
 def plain(value):
@@ -24,15 +30,25 @@ def plain(value):
     return value
 
 
-def print_json(data) -> None:
-    """A JSON document on stdout."""
-    sys.stdout.write(json.dumps(plain(data), indent=2, sort_keys=True, default=str) + "\n")
+def document(task: str, host: str | None, exit_code: int, body: dict | None = None,
+             ok: bool | None = None) -> dict:
+    """A task's JSON document: the envelope every document has, then the task's own data.
+    `ok` is whether the task's work succeeded (exit code 0, unless told otherwise)."""
+    return {"schema": SCHEMA, "task": task, "host": host,
+            "ok": exit_code == 0 if ok is None else ok, "exit_code": exit_code,
+            **plain(body or {})}
+
+
+def print_json(data: dict) -> None:
+    """One JSON document on one line of stdout."""
+    sys.stdout.write(json.dumps(plain(data), sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 
 
-def emit(session, data, text: str) -> None:
-    """`data` as JSON under --json, else `text` for people."""
+def emit(session, task: str, body: dict, text: str, exit_code: int = 0,
+         ok: bool | None = None) -> None:
+    """The task's document under --json, else `text` for people."""
     if session.json_output:
-        print_json(data)
-    else:
+        print_json(document(task, session.label, exit_code, body, ok))
+    elif text:
         session.print(text)

@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import paramiko
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut
+from invoke.exceptions import CommandTimedOut, ThreadException
 
 from .config import Settings
 from .errors import KINDS, ConnectError, OperationError
-from .layout import script_context
-from .render import render
+from .scripts.base import ALIVE, ResultError, Script, new_marker, parse_result
 
-MARK = "@@trigger-maint-result@@"
+# accept-new saves each new host key by rewriting known_hosts from what the connection had
+# loaded; connecting one host at a time (after re-reading the file) keeps every key.
+KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+class LinkLost(ConnectError):
+    """The host stopped answering in the middle of a script (the link is taken for dead)."""
 
 
 class HostPrefixedStream:
-    """A text stream that writes each complete line as `host | line` to `target`."""
+    """A text stream that writes each complete line as `host | line` to `target`.
+
+    Heartbeat lines are not shown; every write counts as a sign of life (`last_activity`)."""
 
     def __init__(self, host: str, target=None):
         self.host = host
@@ -33,22 +40,28 @@ class HostPrefixedStream:
         self.pending = ""
         self.lock = threading.Lock()
         self.lines: list[str] = []
+        self.last_activity = time.monotonic()
 
     def write(self, text: str) -> int:
         with self.lock:
+            self.last_activity = time.monotonic()
             self.pending += text
             *complete, self.pending = self.pending.split("\n")
             for line in complete:
-                self.lines.append(line)
-                self.target.write(f"{self.host} | {line}\n")
+                self._show(line)
             self.target.flush()
         return len(text)
+
+    def _show(self, line: str) -> None:
+        if line == ALIVE:
+            return
+        self.lines.append(line)
+        self.target.write(f"{self.host} | {line}\n")
 
     def flush(self) -> None:
         with self.lock:
             if self.pending:
-                self.lines.append(self.pending)
-                self.target.write(f"{self.host} | {self.pending}\n")
+                self._show(self.pending)
                 self.pending = ""
             self.target.flush()
 
@@ -59,18 +72,6 @@ def heredoc(script: str) -> str:
     return f"setsid -w bash -s 3<&0 <<'{marker}'\n{script.rstrip()}\n{marker}\n"
 
 
-def parse_result(stdout: str) -> dict | None:
-    """The JSON object after the last result marker, or None when there is none."""
-    start = stdout.rfind(MARK)
-    if start < 0:
-        return None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(stdout[start + len(MARK):].lstrip())
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def host_label(connection: Connection) -> str:
     """How messages name a host: host, or host:port when the port is not 22."""
     port = getattr(connection, "port", 22)
@@ -78,22 +79,24 @@ def host_label(connection: Connection) -> str:
 
 
 def apply_host_key_policy(connection: Connection, s: Settings) -> None:
-    """Make Fabric check host keys: strict (known_hosts only), accept-new, or off."""
+    """Make Fabric check host keys on this connection and on every gateway hop before it:
+    strict (known_hosts only), accept-new, or off."""
     client = connection.client
     if s.host_key_policy == "off":
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        return
-    path = s.local_path("known_hosts")
-    if s.host_key_policy == "accept-new" and not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(path, "a"):
-            pass
-    if os.path.exists(path):
-        client.load_host_keys(path)
-    if s.host_key_policy == "strict":
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    else:  # AutoAddPolicy saves new keys to the loaded file
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    else:
+        path = s.local_path("known_hosts")
+        if s.host_key_policy == "accept-new" and not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            with open(path, "a"):
+                pass
+        if os.path.exists(path):
+            client.load_host_keys(path)
+        policy = paramiko.RejectPolicy() if s.host_key_policy == "strict" else \
+            paramiko.AutoAddPolicy()  # AutoAddPolicy saves new keys to the loaded file
+        client.set_missing_host_key_policy(policy)
+    if isinstance(connection.gateway, Connection):
+        apply_host_key_policy(connection.gateway, s)
 
 
 def connect_error(label: str, exc: BaseException, s: Settings) -> ConnectError:
@@ -106,8 +109,9 @@ def connect_error(label: str, exc: BaseException, s: Settings) -> ConnectError:
         return ConnectError(f"{label}: authentication failed ({exc})")
     if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
         return ConnectError(
-            f"{label}: unknown host key (not in {s.known_hosts}); add it with ssh-keyscan "
-            "or use --host-key-policy accept-new")
+            f"{label}: unknown host key (not in {s.known_hosts}); add it with "
+            "`ssh-keyscan`, or set trigger.host_key_policy: accept-new "
+            "(FABRIC_TRIGGER_HOST_KEY_POLICY=accept-new) to record it on first use")
     if isinstance(exc, socket.gaierror):
         return ConnectError(f"{label}: cannot resolve host name ({exc.strerror})")
     if isinstance(exc, TimeoutError | socket.timeout):
@@ -118,54 +122,94 @@ def connect_error(label: str, exc: BaseException, s: Settings) -> ConnectError:
 
 @dataclass
 class Session:
-    """One host: its connection, settings, and what earlier phases of this run learned."""
+    """One host: its connection, settings, what it has measured and what this run did.
+
+    `facts` holds what read-only scripts measured; any script that changes the host empties
+    it, so no later phase reads a stale fact. `outcomes` holds what the phases of this run
+    did (research, the backup made, the update), which later phases build on."""
 
     connection: Connection
     settings: Settings
     dry_run: bool = False
     json_output: bool = False
-    results: dict = field(default_factory=dict)
+    show_scripts: bool = False
+    facts: dict = field(default_factory=dict)
+    outcomes: dict = field(default_factory=dict)
     out: object = None
 
     def __post_init__(self):
         self.label = host_label(self.connection)
+        # trigger.connect_timeout is the limit; Fabric's -t arrives as connect_kwargs.timeout
+        self.connection.connect_kwargs.pop("timeout", None)
         self.connection.connect_timeout = self.settings.connect_timeout
         for key in ("banner_timeout", "auth_timeout"):
             self.connection.connect_kwargs.setdefault(key, self.settings.connect_timeout)
         apply_host_key_policy(self.connection, self.settings)
 
     def print(self, text: str = "") -> None:
-        """Human output on stdout (kept off stdout under --json)."""
+        """Human output on stdout (on stderr under --json: stdout then holds JSON only)."""
         stream = self.out or (sys.stderr if self.json_output else sys.stdout)
         stream.write(text + "\n")
         stream.flush()
 
-    def script(self, template: str, **context) -> str:
-        """The rendered script for `template`."""
-        return render(template, self.settings.template_dir,
-                      **script_context(self.settings), **context)
+    def note(self, text: str) -> None:
+        """A progress line on stderr, named by host."""
+        sys.stderr.write(f"{self.label} | {text}\n")
+        sys.stderr.flush()
 
-    def run(self, template: str, *, changes: bool = False, timeout: int | None = None,
-            **context) -> dict | None:
-        """Run `template` on the host and return its JSON result.
+    def render(self, script: Script, inputs, marker: str = "@@dry-run@@") -> str:
+        """The text of `script` for `inputs`."""
+        return script.render(inputs, marker, heartbeat=self.heartbeat,
+                             template_dir=self.settings.template_dir)
 
-        Under dry-run every script is printed; scripts that change the host are not run
-        (None is returned), read-only ones still run so the plan is real.
-        """
-        script = self.script(template, **context)
-        if self.dry_run:
-            kind = "would run, changes the host" if changes else "read-only, runs"
-            sys.stdout.write(f"# ---- {self.label}: {template} ({kind}) ----\n{script}\n")
-            sys.stdout.flush()
-            if changes:
-                return None
-        return self.execute(template, script, timeout)
+    @property
+    def heartbeat(self) -> int:
+        """Seconds between a script's heartbeats: several within the link timeout."""
+        return max(1, self.settings.link_timeout // 4)
 
-    def execute(self, template: str, script: str, timeout: int | None = None) -> dict:
-        """Send `script` in one exec channel; raise the error it reports, if any."""
-        progress = HostPrefixedStream(self.label)
+    def run(self, script: Script, inputs, timeout: int | None = None):
+        """Run `script` with `inputs`; its parsed result (None for a change under --dry-run).
+
+        Under --dry-run read-only scripts still run (the plan is made from real facts) and
+        changing ones are not; with --scripts every script is printed to stderr."""
+        if self.dry_run and self.show_scripts:
+            kind = "would run, changes the host" if script.changes else "read-only, runs"
+            sys.stderr.write(f"# ---- {self.label}: {script.template} ({kind}) ----\n"
+                             f"{self.render(script, inputs)}\n")
+            sys.stderr.flush()
+        if self.dry_run and script.changes:
+            return None
+        marker = new_marker()
+        text = self.render(script, inputs, marker)
         try:
-            with self.interrupt_closes_connection():
+            raw = self.execute(script.template, text, marker, script.requires, timeout)
+        finally:
+            if script.changes:
+                self.facts.clear()
+        return script.parse(raw, inputs)
+
+    def open(self) -> None:
+        """Connect (when not connected yet) and start SSH keepalives."""
+        if self.connection.is_connected:
+            return
+        accept_new = self.settings.host_key_policy == "accept-new"
+        with KNOWN_HOSTS_LOCK if accept_new else contextlib.nullcontext():
+            if accept_new:  # another thread may have recorded a key since
+                apply_host_key_policy(self.connection, self.settings)
+            try:
+                self.connection.open()
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise connect_error(self.label, exc, self.settings) from exc
+        self.connection.transport.set_keepalive(self.settings.keepalive_interval)
+
+    def execute(self, name: str, script: str, marker: str, requires: tuple[str, ...] = (),
+                timeout: int | None = None) -> dict:
+        """Send `script` in one exec channel; raise the error it reports, if any."""
+        self.open()
+        progress = HostPrefixedStream(self.label, self.out if self.out else None)
+        lost = threading.Event()
+        try:
+            with self.interrupt_closes_connection(), self.watch_link(progress, lost):
                 result = self.connection.run(
                     heredoc(script), hide="out", warn=True, in_stream=False, pty=False,
                     err_stream=progress, timeout=timeout or self.settings.command_timeout,
@@ -176,22 +220,55 @@ class Session:
         except CommandTimedOut as exc:
             self.close()
             raise OperationError(
-                f"{self.label}: {template} did not finish within {exc.timeout} s") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise connect_error(self.label, exc, self.settings) from exc
+                f"{self.label}: {name} did not finish within {exc.timeout} s") from exc
+        except Exception as exc:
+            if lost.is_set():
+                raise self.link_lost(name) from exc
+            if isinstance(exc, paramiko.SSHException | OSError | EOFError | ThreadException):
+                raise connect_error(self.label, exc, self.settings) from exc
+            raise
         finally:
             progress.flush()
-        data = parse_result(result.stdout)
-        if data is None:
+        if lost.is_set():
+            raise self.link_lost(name)
+        try:
+            data = parse_result(result.stdout, marker, requires)
+        except ResultError as exc:
             tail = next((line for line in reversed(progress.lines) if line.strip()), "")
             raise OperationError(
-                f"{self.label}: {template} ended without a result (exit {result.exited})"
-                + (f": {tail.strip()}" if tail else ""))
+                f"{self.label}: {name} ended without a valid result ({exc}; exit "
+                f"{result.exited})" + (f": {tail.strip()}" if tail else "")) from None
         if "error" in data:
-            exc = KINDS.get(data.get("kind"), OperationError)(f"{self.label}: {data['error']}")
-            exc.result = data
-            raise exc
+            error = KINDS.get(data.get("kind"), OperationError)(f"{self.label}: {data['error']}")
+            error.result = data
+            raise error
         return data
+
+    def link_lost(self, name: str) -> LinkLost:
+        return LinkLost(f"{self.label}: no sign of life from the host for "
+                        f"{self.settings.link_timeout} s during {name}; the link is taken "
+                        "for dead")
+
+    @contextlib.contextmanager
+    def watch_link(self, progress: HostPrefixedStream, lost: threading.Event):
+        """Close the connection when the script's heartbeat stops for link_timeout: a link
+        that went silent (not closed) must not hold the run until the command's limit."""
+        done = threading.Event()
+
+        def watch():
+            while not done.wait(1):
+                if time.monotonic() - progress.last_activity > self.settings.link_timeout:
+                    lost.set()
+                    self.close()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     @contextlib.contextmanager
     def interrupt_closes_connection(self):
@@ -199,7 +276,7 @@ class Session:
 
         Without a pty Invoke would only re-raise after the remote command had finished."""
         if threading.current_thread() is not threading.main_thread():
-            yield  # fleet threads: the fleet runner closes its group on Ctrl-C
+            yield  # fleet threads: the fleet runner closes its connections on Ctrl-C
             return
 
         def interrupted(signum, frame):

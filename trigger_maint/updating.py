@@ -1,25 +1,22 @@
-"""Pure logic of `update` and `rollback`: the target, the pin edit, the hazard gate, and
-reading what the host scripts report."""
+"""Pure logic of `update`: the target, the pin edit, the direction and the hazard gate."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from .errors import ConfigError, UnsafeError
 from .hazards import Hazard, applicable
-from .inventory import normalize_version, running_version
+from .hostpaths import POINT_RE
+from .inventory import normalize_version
 from .layout import Layout
 
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-STAMP_RE = re.compile(r"\d{8}-\d{6}(?:-\d+)?")
 # Trigger.dev images whose tag moves with the release (the "image" pin edits these lines).
 PINNED_IMAGES = ("trigger.dev", "supervisor", "coordinator", "provider/docker")
-# Rollback point states (the `state` file next to point.json).
-ELIGIBLE_STATE = "done"  # an update that completed: `rollback` without --point goes there
 
 # The pin edit, run by the host's awk (mawk or gawk) on one file. Environment:
 # TM_PIN_MODE dotenv|image, TM_PIN_RE (lines to edit), TM_PIN_TAG, TM_PIN_VARIABLE,
@@ -162,165 +159,13 @@ def check_direction(running: str | None, tag: str | None) -> None:
 
 def check_point(point: str | None) -> str:
     """A rollback point name as given to --point ("" for the default one)."""
-    if point and not STAMP_RE.fullmatch(point):
+    if point and not POINT_RE.fullmatch(point):
         raise ConfigError(f"--point: {point!r} is not a rollback point name (YYYYmmdd-HHMMSS)")
     return point or ""
 
 
-@dataclass(frozen=True)
-class PinChange:
-    """One edited line."""
-
-    file: str
-    before: str
-    after: str
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    """What an update did (interface: changed, from_version, to_version, rolled_back, point)."""
-
-    changed: bool
-    from_version: str | None
-    to_version: str | None
-    rolled_back: bool
-    point: str  # rollback point name ("" when none was kept)
-    target: str = ""  # tag pinned ("" = current tags pulled)
-    backup: str = ""  # the backup guarding the point
-    db_restored: bool = False
-    safety_backup: str = ""  # dump of the database taken before it was restored
-    migrations_before: int | None = None
-    migrations_after: int | None = None
-    downtime_seconds: float | None = None  # webapp not answering 200 during the recreate
-    rollback_downtime_seconds: float | None = None
-    pin_changes: list[PinChange] = field(default_factory=list)
-    images_before: dict = field(default_factory=dict)  # service -> image ID
-    images_after: dict = field(default_factory=dict)
-    unhealthy: list[str] = field(default_factory=list)
-    recovered: dict | None = None  # an interrupted update this run completed or undid
-    message: str = ""
-
-
-def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
-
-
-def _version_after(result: dict) -> str | None:
-    if "webapp_container" not in result:
-        return None
-    return running_version(result.get("webapp_container"), result.get("webapp_image"),
-                           result.get("core_package", ""), result.get("pinned_tag", "")).version
-
-
-def update_result(result: dict, from_version: str | None) -> UpdateResult:
-    """An UpdateResult from update.sh's JSON (a success or the `.result` of its error)."""
-    changes = [PinChange(c.get("file", ""), c.get("before", ""), c.get("after", ""))
-               for c in result.get("pin_changes") or []]
-    return UpdateResult(
-        changed=bool(result.get("changed")),
-        from_version=from_version,
-        to_version=_version_after(result) or (from_version if not result.get("changed")
-                                              else None),
-        rolled_back=bool(result.get("rolled_back")),
-        point=result.get("point") or "",
-        target=result.get("target") or "",
-        backup=result.get("backup") or "",
-        db_restored=bool(result.get("db_restored")),
-        safety_backup=result.get("safety_backup") or "",
-        migrations_before=_int(result.get("migrations_before")),
-        migrations_after=_int(result.get("migrations_after")),
-        downtime_seconds=_float(result.get("downtime_seconds")),
-        rollback_downtime_seconds=_float(result.get("rollback_downtime_seconds")),
-        pin_changes=changes,
-        images_before=dict(result.get("images_before") or {}),
-        images_after=dict(result.get("images_after") or {}),
-        unhealthy=list(result.get("unhealthy") or []),
-        recovered=result.get("recovered") or None,
-        message=result.get("error") or "",
-    )
-
-
-@dataclass(frozen=True)
-class RollbackPoint:
-    """One recorded rollback point on the host."""
-
-    name: str  # the stamp, YYYYmmdd-HHMMSS
-    created_at: str
-    state: str  # recorded, pinned, pulled, recreating, done, rolling-back, rolled-back
-    version: str | None  # what ran when it was recorded
-    target: str  # what the update installed ("" = current tags pulled)
-    backup: str  # the backup that guards its database
-    migrations: int | None
-    images: dict  # service -> image ID
-    missing_images: list[str]  # services whose image is gone locally (pulled by digest)
-    in_progress: bool  # the IN_PROGRESS marker names it
-
-
-def rollback_points(result: dict) -> list[RollbackPoint]:
-    """The points rollback-points.sh found, newest first."""
-    marker = result.get("in_progress") or ""
-    points = []
-    for item in result.get("points") or []:
-        record = item.get("point") or {}
-        name = record.get("stamp") or ""
-        points.append(RollbackPoint(
-            name=name,
-            created_at=record.get("created_at") or "",
-            state=item.get("state") or "unknown",
-            version=record.get("version") or None,
-            target=record.get("target") or "",
-            backup=record.get("backup") or "",
-            migrations=_int(record.get("migrations")),
-            images={s: i.get("id", "") for s, i in (record.get("images") or {}).items()},
-            missing_images=list(item.get("missing_images") or []),
-            in_progress=bool(name) and name == marker,
-        ))
-    return sorted(points, key=lambda p: p.name, reverse=True)
-
-
-def default_point(points: list[RollbackPoint]) -> RollbackPoint | None:
-    """Where `rollback` goes without --point: the interrupted update's point, else the
-    newest point of an update that completed."""
-    for point in points:
-        if point.in_progress:
-            return point
-    return next((p for p in points if p.state == ELIGIBLE_STATE), None)
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    """What a rollback did."""
-
-    point: str
-    version: str | None  # running after the rollback
-    db_restored: bool
-    safety_backup: str
-    migrations_before: int | None
-    migrations_after: int | None
-    images: dict  # service -> image ID now running
-    downtime_seconds: float | None
-
-
-def rollback_result(result: dict) -> RollbackResult:
-    """A RollbackResult from rollback.sh's JSON."""
-    return RollbackResult(
-        point=result.get("point") or "",
-        version=_version_after(result),
-        db_restored=bool(result.get("db_restored")),
-        safety_backup=result.get("safety_backup") or "",
-        migrations_before=_int(result.get("migrations_before")),
-        migrations_after=_int(result.get("migrations_after")),
-        images=dict(result.get("images_after") or {}),
-        downtime_seconds=_float(result.get("rollback_downtime_seconds")),
-    )
-
-
-def pin_context(layouts: Iterable[Layout], tag: str | None) -> dict:
-    """Template values for update.sh: the target tag and each candidate layout's pin."""
-    return {"target": tag or "", "pin_awk": PIN_AWK,
-            "pins": {layout.name: pin_for(layout) for layout in layouts}}
+def pin_args(layout: Layout, tag: str) -> tuple[str, ...]:
+    """The arguments of the runner's pin step: mode, line regex, the webapp image the compose
+    files must name afterwards, tag, variable, files."""
+    pin = pin_for(layout)
+    return (pin.mode, pin.line_regex, f"{pin.image_repo}:{tag}", tag, pin.variable, *pin.files)

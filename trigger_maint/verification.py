@@ -5,23 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .backups import STAMP_FORMAT
+from . import logs
+from .hostpaths import STAMP_FORMAT
 from .installation import Installation
 from .inventory import Container, containers, image_tag, normalize_version
 
-# Error lines in container logs (grep -E on the host): an unindented line (indented ones are
-# stack frames of the line above) with the word error, fatal or panic, or a named exception.
-_WORD = "(error|Error|ERROR|fatal|Fatal|FATAL|panic|PANIC)"
-ERROR_PATTERN = (rf"^([^[:space:]].*[^[:alnum:]_])?{_WORD}([^[:alnum:]_]|$)"
-                 r"|^[^[:space:]].*[[:lower:]]Error([^[:alnum:]_]|$)")
-# Lines that match but are no fault of the server: PostgreSQL ending one session because it
-# starts or stops (clients retry) or because the client was slow or went away, and clients
-# that hung up before the answer was written.
-BENIGN_PATTERN = (r"the database system is (starting up|shutting down)"
-                  r"|terminating connection due to administrator command"
-                  r"|connection to client lost|canceling authentication due to timeout"
-                  r"|BrokenPipeError|EPIPE|ECONNRESET|Connection reset by peer")
-LOG_MARGIN_SECONDS = 5  # logs are read from this long before a container's StartedAt
 COMPLETED_POLICIES = ("", "no")  # a one-shot service that exited 0 under these is done
 
 
@@ -143,18 +131,30 @@ def redis_check(result: dict) -> Check:
     return _fail("redis", f"PING failed: {_last_line(output) or code}")
 
 
-def logs_check(logs: list, after: list[Container]) -> Check:
-    """No container logged an error line since the last change."""
-    names = {c.id: c.service or c.name for c in after}
-    found = []
-    for entry in logs or []:
-        lines = entry.get("lines") or []
-        if lines:
-            name = names.get(entry.get("id", "")[:12], entry.get("id", "")[:12])
-            found.append(f"{name}: {len(lines)} error lines, last: {lines[-1].strip()[:160]}")
-    if found:
-        return _fail("logs", "; ".join(found))
-    return _ok("logs", "no error lines since the last change")
+def logs_check(entries: list, inspected: list, changed_at: datetime | None) -> Check:
+    """No container logged a line at error level or above since it became healthy (or since
+    the change, when that was later). Start-up noise and known harmless lines don't count."""
+    by_id = {str(raw.get("Id", "")): raw for raw in inspected or [] if isinstance(raw, dict)}
+    findings = []
+    for entry in entries or []:
+        raw = by_id.get(str(entry.get("id", "")))
+        if raw is None:
+            continue
+        config = raw.get("Config") or {}
+        service = (config.get("Labels") or {}).get("com.docker.compose.service", "") or \
+            str(raw.get("Name", "")).lstrip("/")
+        image = str(config.get("Image") or "")
+        state = raw.get("State") or {}
+        health = state.get("Health") or {}
+        since = logs.healthy_since(state.get("StartedAt") or "", health.get("Log"),
+                                   bool(config.get("Healthcheck")),
+                                   logs.startup_seconds(service, image))
+        if changed_at is not None and changed_at > since:
+            since = changed_at
+        findings += logs.judge(entry.get("lines") or [], since, service, image)
+    if findings:
+        return _fail("logs", logs.summary(findings))
+    return _ok("logs", "no error lines since the services became healthy")
 
 
 def pinned_version(installation: Installation) -> str:
@@ -193,34 +193,35 @@ def version_check(installation: Installation, intended: str, pinned_image_id: st
                             f"but {intended!r} names {pinned_image_id[:19] or 'no local image'}")
 
 
-def changed_at(update) -> int:
-    """When this run's update began, as a Unix timestamp: its rollback point's stamp (UTC);
-    0 when no update changed anything."""
+def changed_at(update) -> datetime | None:
+    """When this run's update began (its rollback point's stamp, UTC); None when no update
+    changed anything."""
     if update is None or not getattr(update, "changed", False):
-        return 0
+        return None
     try:
         began = datetime.strptime((getattr(update, "point", "") or "")[:15], STAMP_FORMAT)
     except ValueError:
-        return 0
-    return int(began.replace(tzinfo=UTC).timestamp())
+        return None
+    return began.replace(tzinfo=UTC)
 
 
-def verify_report(host: str, result: dict, installation: Installation, intended: str,
-                  observe_seconds: int) -> VerifyReport:
-    """All checks from the verify script's result."""
+def verify_report(host: str, facts, intended: str, observe_seconds: int,
+                  changed: datetime | None) -> VerifyReport:
+    """All checks from the verify script's result (scripts.verify.VerifyFacts)."""
+    installation, raw = facts.installation, facts.raw
     before = list(installation.containers)
-    after = containers(result.get("containers_after"))
+    after = containers(raw.get("containers_after"))
     checks = (
         services_check(installation.services, after),
         restarts_check(before, after, observe_seconds),
-        healthcheck_check(result, installation.webapp_url),
-        database_check(result),
-        redis_check(result),
-        logs_check(result.get("logs"), after),
-        version_check(installation, intended, result.get("pinned_image_id", "")),
+        healthcheck_check(raw, installation.webapp_url),
+        database_check(raw),
+        redis_check(raw),
+        logs_check(raw.get("logs"), raw.get("containers_after"), changed),
+        version_check(installation, intended, raw.get("pinned_image_id", "")),
     )
-    running = installation.version.version if installation.version else None
-    return VerifyReport(host=host, checks=checks, intended=intended, running=running)
+    return VerifyReport(host=host, checks=checks, intended=intended,
+                        running=installation.running)
 
 
 def describe(report: VerifyReport) -> str:

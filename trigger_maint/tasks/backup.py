@@ -1,4 +1,5 @@
-"""Phase 3: verified database backups, the list of them, their download, and restore."""
+"""Phase 3: verified database backups, the list of them (and the inspection of dumps made
+elsewhere), their download, and restore."""
 
 from __future__ import annotations
 
@@ -6,109 +7,150 @@ import filecmp
 import hashlib
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import backups
-from ..backups import Backup
-from ..errors import ConfigError, OperationError, UnsafeError
-from ..output import emit
-from .common import phase_task, session_for
-from .preflight import run_preflight
+from .. import backups, hostpaths, transactions, units
+from ..backups import Backup, Folder
+from ..confirm import UNATTENDED, Confirm, from_flags
+from ..errors import CHECK_FAILED, ConfigError, OperationError, UnsafeError
+from ..outcomes import Planned, RestoreResult, describe_restore, restore_result
+from ..output import emit, plain
+from ..plans import restore_plan, tx_id
+from ..scripts.backups import (
+    BACKUP,
+    INSPECT,
+    LIST,
+    BackupInputs,
+    InspectInputs,
+    ListInputs,
+    dump_inputs,
+)
+from ..scripts.base import install_inputs
+from .change import attach, budgets, execute, prepare, raise_for, report_change, resume
+from .common import check_exit, phase_task, run_preflight, session_for
 
 WINDOW = 8 * 1024 * 1024  # bytes asked for ahead of the writer while downloading: the memory bound
 CHUNK = 32 * 1024  # one SFTP read request (the largest paramiko sends)
 
 
+def run_backup(session, verify_restore: bool = False, volumes: bool = False) -> Backup | None:
+    """Make a verified backup on the session's host (None under --dry-run)."""
+    pre = run_preflight(session)
+    s = session.settings
+    made = session.run(BACKUP, BackupInputs(install_inputs(s), dump_inputs(
+        pre, s.backup_compression, s.dump_timeout), verify_restore, volumes),
+        timeout=s.dump_timeout + 300)
+    if made is not None:
+        session.outcomes["backup"] = made
+    return made
+
+
+def list_folder(session) -> Folder:
+    """The backup folder's contents (read-only)."""
+    return session.run(LIST, ListInputs(run_preflight(session).backup_dir))
+
+
+def run_inspect(session, which: str | bool = True) -> list[Backup]:
+    """Inspect dumps made outside trigger-maint (all not yet inspected, or the one named;
+    a named one is inspected again) and re-hash trigger-maint's own against their records;
+    the backups afterwards, newest first."""
+    pre = run_preflight(session)
+    found = backups.in_folder(list_folder(session))
+    if isinstance(which, str) and which:
+        chosen = backups.find(found, which)
+        if chosen is None:
+            raise ConfigError(f"{session.label}: no backup {which!r} in {pre.backup_dir} "
+                              "(`trigger-maint backups` lists them)")
+        found_now = [chosen]
+    else:
+        found_now = [b for b in found if b.origin == backups.MADE or not b.recorded]
+    external = tuple(b.name for b in found_now if b.origin == backups.EXTERNAL)
+    own = tuple(b.name for b in found_now if b.origin == backups.MADE)
+    s = session.settings
+    done = session.run(INSPECT, InspectInputs(
+        install_inputs(s), dump_inputs(pre, s.backup_compression, s.dump_timeout), external,
+        {name: hostpaths.stamp_of(name) for name in external}, own),
+        timeout=s.dump_timeout + 300)
+    after = backups.in_folder(list_folder(session))
+    if done is None:
+        return after
+    sha = {b.name: b.sha256 for b in found}
+    changed = [name for name, digest in done.rehashed.items() if digest != sha.get(name)]
+    if changed:
+        raise OperationError(f"{session.label}: {', '.join(changed)} no longer match the "
+                             "SHA-256 recorded when they were made (damaged or replaced)")
+    return after
+
+
 @dataclass(frozen=True)
 class Listing:
-    """What the backup folder on a host holds."""
+    """The backups, and what else the folder holds."""
 
     dir: str
-    backups: list[Backup]  # newest first
-    orphans: list[str]  # dumps without a sidecar
+    reason: str  # why this folder
+    backups: list[Backup]
+    foreign: list[str]  # files that are not backups: never touched
     leftovers: list[str]  # work folders of runs that were killed
     free_bytes: int | None
 
 
-@dataclass(frozen=True)
-class Restore:
-    """A restore: what was put in place, and the safety backup taken just before."""
-
-    restored: Backup
-    safety: Backup | None  # None under --dry-run
-    left_aside: tuple[str, ...]  # previous databases that could not be dropped afterwards
-
-
-def backup_context(session) -> dict:
-    """What the backup and restore scripts need beyond the installation."""
-    version = run_preflight(session).installation.version
-    return {
-        "names": backups.NAMES,
-        "min_dump_bytes": backups.MIN_DUMP_BYTES,
-        "max_shrink": backups.MAX_SHRINK,
-        # leave the script time to clean up and report before the SSH command times out
-        "dump_timeout": max(60, session.settings.command_timeout - 60),
-        "trigger_version": (version.version if version else None) or "",
-    }
+def describe_listing(listing: Listing, now: datetime) -> str:
+    lines = [f"{listing.dir} ({listing.reason})"]
+    lines += [f"  {backups.describe(b, now)}" for b in listing.backups] or ["  no backups"]
+    lines += [f"  {name}  not a backup: left alone" for name in listing.foreign]
+    lines += [f"  {name}/  work folder of a killed run" for name in listing.leftovers]
+    if listing.free_bytes is not None:
+        lines.append(f"{units.size(listing.free_bytes)} free")
+    return "\n".join(lines)
 
 
-def _made(sidecar: dict, directory: str) -> Backup:
-    return backups.from_sidecar(sidecar, directory, sidecar.get("size"))
-
-
-def run_backup(session, verify_restore: bool = False, volumes: bool = False) -> Backup | None:
-    """Make a verified backup on the session's host (None under --dry-run)."""
-    result = session.run("backup", changes=True, verify_restore=verify_restore,
-                         volumes=volumes, **backup_context(session))
-    if result is None:
-        return None
-    made = _made(result["backup"], result["dir"])
-    session.results["backup"] = made
-    return made
-
-
-def list_backups(session) -> Listing:
-    """The backup folder's contents (read-only)."""
-    result = session.run("backups", names=backups.NAMES)
-    sizes = result.get("files") or {}
-    found = backups.listing(result.get("sidecars") or [], sizes, result["dir"])
-    return Listing(dir=result["dir"], backups=found, orphans=backups.orphans(found, sizes),
-                   leftovers=list(result.get("leftovers") or []),
-                   free_bytes=result.get("free_bytes"))
-
-
-def run_backups(session) -> list[Backup]:
-    """The backups on the session's host, newest first."""
-    return list_backups(session).backups
-
-
-def run_restore(session, name: str | None = None, yes: bool = False) -> Restore:
-    """Restore backup `name` (default: the newest trusted one) into the live installation."""
-    listing = list_backups(session)
-    label = session.label
-    if name:
-        chosen = backups.find(listing.backups, name)
-        if chosen is None:
-            raise ConfigError(f"{label}: no backup {name!r} in {listing.dir} "
+def run_restore(session, name: str | None = None,
+                confirm: Confirm = UNATTENDED) -> RestoreResult | Planned:
+    """Restore backup `name` (default: the newest that counts) into the live installation, as
+    a transaction the host owns: safety dump first, the live databases put back on failure."""
+    prep = prepare(session, "restore")
+    pre, facts, before = prep.pre, prep.facts, prep.before
+    if before.action in (transactions.ATTACH, transactions.REPORT):
+        session.note(before.reason)
+        j = attach(session, pre, before.tx, "restore")
+        return _restored(session, j, str(j.facts.get("restored") or ""),
+                         before.action == transactions.REPORT)
+    abandon = ""
+    if before.action == transactions.RESUME:
+        j = resume(session, pre, facts, before.tx, facts.transactions.kind or "change")
+        if j is not None:
+            return _restored(session, j, str(j.facts.get("restored") or ""))
+        abandon = before.tx
+    found = backups.in_folder(facts.folder)
+    chosen = backups.find(found, name) if name else backups.newest_usable(found)
+    if chosen is None:
+        if name:
+            raise ConfigError(f"{session.label}: no backup {name!r} in {pre.backup_dir} "
                               "(`trigger-maint backups` lists them)")
-    else:
-        chosen = backups.newest_trusted(listing.backups)
-        if chosen is None:
-            raise UnsafeError(f"{label}: no verified backup in {listing.dir} to restore")
-    if not chosen.trusted:
-        reasons = "; ".join(chosen.problems) or "not verified"
-        raise UnsafeError(f"{label}: refusing to restore {chosen.name}: {reasons}")
-    if not yes and not session.dry_run:
-        raise UnsafeError(f"{label}: restore replaces the live database with {chosen.name} "
-                          f"(taken {backups.summary(chosen)}); add --yes to do it")
-    result = session.run("restore", changes=True, source=chosen.name, sha256=chosen.sha256,
-                         **backup_context(session))
-    if result is None:
-        return Restore(restored=chosen, safety=None, left_aside=())
-    done = Restore(restored=chosen, safety=_made(result["safety"], listing.dir),
-                   left_aside=tuple(result.get("left_aside") or ()))
-    session.results["restore"] = done
-    return done
+        raise UnsafeError(f"{session.label}: no verified backup in {pre.backup_dir} to restore")
+    if not chosen.usable:
+        raise UnsafeError(f"{session.label}: refusing to restore {chosen.name}: "
+                          f"{backups.state(chosen)}")
+    now = datetime.now(UTC)
+    plan = restore_plan(tx_id(now, "restore"), chosen, budgets(session.settings),
+                        facts={"backup": chosen.name, "taken": backups.summary(chosen)})
+    what = f"replace the live database with {chosen.name} (taken {backups.summary(chosen)})"
+    if session.dry_run:
+        planned = Planned("restore", plan, f"would {what}")
+        session.print(transactions.describe(plan))
+        return planned
+    ok, why = confirm.allows(f"{session.label}: {what}?")
+    if not ok:
+        raise UnsafeError(f"{session.label}: restore not done: {why}")
+    return _restored(session, execute(session, pre, plan, abandon), chosen.name)
+
+
+def _restored(session, j, name, reported=False) -> RestoreResult:
+    result = restore_result(j, name, reported)
+    session.outcomes["restore"] = result
+    raise_for(session, result.exit_code, result.message, result)
+    return result
 
 
 def _sha256(path: Path) -> str:
@@ -166,14 +208,13 @@ def download_backup(session, backup: Backup, folder: str) -> list[str]:
     directory = backup.path.rsplit("/", 1)[0]
     parts = [(backup.name, backup.sha256), (backup.files_archive, ""),
              *((volume, "") for volume in backup.volumes),
-             (backups.name("sidecar", backup.stamp), "")]
+             (hostpaths.sidecar_name(backup.stamp), "")]
     sftp = session.connection.sftp()
     copied = []
     for part, sha256 in parts:
         if not part:
             continue
-        if not session.json_output:
-            session.print(f"{session.label}: downloading {part}")
+        session.note(f"downloading {part}")
         fetch(sftp, f"{directory}/{part}", target / part, sha256)
         copied.append(str(target / part))
     return copied
@@ -183,16 +224,15 @@ def describe_made(backup: Backup) -> str:
     """The backup just made, for people."""
     checks = ", ".join(k for k, ok in backup.checks.items() if ok)
     rows = sum(v for v in backup.row_counts.values() if isinstance(v, int))
-    lines = [
-        f"backup      {backup.path} ({backups.human_size(backup.size)}, sha256 "
-        f"{backup.sha256[:16]}...)",
+    return "\n".join([
+        f"backup      {backup.path} ({units.size(backup.size)}, {backup.compression}, "
+        f"sha256 {backup.sha256[:16]}...)",
         f"verified    {'yes' if backup.verified else 'NO'} ({checks})",
         f"contents    {len(backup.row_counts)} tables, {rows} rows, {backup.migrations} "
         f"migrations; PostgreSQL {backup.postgres_version}, Trigger.dev "
-        f"{'v' + backup.trigger_version if backup.trigger_version else 'version unknown'}",
+        f"{units.v(backup.trigger_version) or 'version unknown'}",
         f"also        {', '.join([backup.files_archive, *backup.volumes])}",
-    ]
-    return "\n".join(lines)
+    ])
 
 
 @phase_task(help={
@@ -200,48 +240,50 @@ def describe_made(backup: Backup) -> str:
     "volumes": "also archive the layout's named volumes (v4: shared, with the worker token)",
     "download": "copy the new backup into this local folder, checked against its SHA-256",
 })
-def backup(c, verify_restore=False, volumes=False, download=None, dry_run=False, json=False):
-    """Back up the database (verified, mode 0600), .env and compose files; never a half file."""
-    session = session_for(c, dry_run, json)
+def backup(c, verify_restore=False, volumes=False, download=None, dry_run=False, json=False,
+           scripts=False):
+    """Back up the database (verified in one pass, mode 0600), .env and compose files."""
+    session = session_for(c, dry_run, json, scripts)
     made = run_backup(session, verify_restore=verify_restore, volumes=volumes)
     if made is None:
-        emit(session, {"host": session.label, "dry_run": True},
-             f"{session.label}: dry run, no backup made")
+        emit(session, "backup", {"dry_run": True}, f"{session.label}: dry run, no backup made")
         return
     copied = download_backup(session, made, download) if download else []
-    text = describe_made(made)
-    if copied:
-        text += f"\ndownloaded  {', '.join(copied)}"
-    emit(session, {"host": session.label, "backup": made, "downloaded": copied}, text)
+    text = describe_made(made) + (f"\ndownloaded  {', '.join(copied)}" if copied else "")
+    emit(session, "backup", {"backup": made, "downloaded": copied}, text)
 
 
-@phase_task(name="backups")
-def list_task(c, dry_run=False, json=False):
-    """List the backups on the host: time, size, verified or not, Trigger.dev version."""
-    session = session_for(c, dry_run, json)
-    found = list_backups(session)
-    lines = [backups.describe(b) for b in found.backups] or [f"no backups in {found.dir}"]
-    lines += [f"{name}  NO SIDECAR (interrupted run)" for name in found.orphans]
-    lines += [f"{name}/  work folder of a killed run" for name in found.leftovers]
-    if found.free_bytes is not None:
-        lines.append(f"{backups.human_size(found.free_bytes)} free in {found.dir}")
-    emit(session, {"host": session.label, **vars(found)}, "\n".join(lines))
+@phase_task(name="backups", optional=["verify"], help={
+    "verify": "inspect dumps made outside trigger-maint (all not yet inspected, or the one "
+              "named) and record each result in a sidecar; re-hash trigger-maint's own",
+})
+def list_task(c, verify=None, dry_run=False, json=False, scripts=False):
+    """List the backups: made by trigger-maint or elsewhere (the runbook's cron), time, age,
+    size, verified or inspected; with --verify, inspect them first."""
+    session = session_for(c, dry_run, json, scripts)
+    pre = run_preflight(session)
+    if verify:
+        found = run_inspect(session, verify)
+        folder = list_folder(session)
+    else:
+        folder = list_folder(session)
+        found = backups.in_folder(folder)
+    listing = Listing(pre.backup_dir, pre.backup_dir_reason, found, backups.foreign_files(folder),
+                      list(folder.leftovers), folder.free_bytes)
+    bad = [b.name for b in found if b.known_bad]
+    code = CHECK_FAILED if verify and bad else 0
+    emit(session, "backups", plain(listing), describe_listing(listing, datetime.now(UTC)),
+         exit_code=code)
+    check_exit(session, code, f"failed their checks: {', '.join(bad)}")
 
 
 @phase_task(help={
-    "name": "the backup to restore (stamp or file name); default the newest verified one",
-    "yes": "really replace the live database (a safety backup is taken first)",
+    "name": "the backup to restore (stamp or file name); default the newest that counts",
+    "yes": "do it without asking (a safety backup is taken first)",
 })
-def restore(c, name=None, yes=False, dry_run=False, json=False):
+def restore(c, name=None, yes=False, dry_run=False, json=False, scripts=False):
     """Restore a backup into the live database: safety backup first, put back on failure."""
-    session = session_for(c, dry_run, json)
-    done = run_restore(session, name=name, yes=yes)
-    if done.safety is None:
-        emit(session, {"host": session.label, "dry_run": True, "would_restore": done.restored},
-             f"{session.label}: dry run, would restore {backups.describe(done.restored)}")
-        return
-    text = (f"restored    {done.restored.name}\n"
-            f"safety      {done.safety.path} (the database as it was before)")
-    if done.left_aside:
-        text += f"\nleft aside  {', '.join(done.left_aside)} (could not drop them; drop by hand)"
-    emit(session, {"host": session.label, **vars(done)}, text)
+    session = session_for(c, dry_run, json, scripts)
+    report_change(session, "restore", lambda: run_restore(session, name=name,
+                                                          confirm=from_flags(yes)),
+                  describe_restore)

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from fabric import Connection
 from invoke import Exit
 
-from .. import fleet, report
+from .. import fleet
 from ..config import from_context
+from ..confirm import Confirm
 from ..errors import INTERRUPTED, ConfigError
 from ..fleet_runner import run_fleet, write_report
 from ..maintaining import Policy
-from ..output import print_json
+from ..output import document, print_json
 from .common import phase_task
 from .maintain import run_maintain
 from .status import run_status
@@ -91,7 +92,7 @@ def run(c, task: str, job, *, group, parallel, canary=None, dry_run=False, json=
                              fleet.report_files(doc, outcomes, stamp))
         doc["files"] = paths
     if json:
-        print_json(doc)
+        print_json(document(f"fleet-{task}", None, doc["exit_code"], doc))
     else:
         sys.stdout.write(fleet.table(outcomes) + "\n" + doc["summary"] + "\n")
         sys.stdout.writelines(f"fleet report: {path}\n" for path in paths if path.endswith(".md"))
@@ -122,14 +123,13 @@ def fleet_verify(c, group=None, parallel=None, dry_run=False, json=False):
 
 
 def maintain_job(policy: Policy):
-    """maintain on one host (its own reports included), in the host's language."""
+    """maintain on one host (its own reports included), in the host's language. Nothing is
+    asked in a fleet: the update and the reboot need --yes (or --reboot)."""
 
     def job(session):
         done = run_maintain(session, replace(policy, lang=session.settings.lang,
-                                             dry_run=session.dry_run))
-        files = {} if done.policy.dry_run else fleet.maintain_files(
-            done, report.history(session.settings, host=done.host, last=1))
-        return fleet.maintain_result(done, files)
+                                             dry_run=session.dry_run), Confirm(yes=policy.yes))
+        return fleet.maintain_result(done.run, done.checklist)
 
     return job
 

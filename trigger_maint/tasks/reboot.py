@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import ConnectError, OperationError, UnsafeError
-from ..inventory import containers
+from ..confirm import UNATTENDED, Confirm, from_flags
+from ..errors import CHECK_FAILED, ConnectError, OperationError, UnsafeError
 from ..output import emit, plain
+from ..scripts.base import install_inputs
+from ..scripts.reboot import BOOT_ID, REBOOT, Boot, BootInputs, RebootInputs
 from ..verification import VerifyReport, settling
 from ..verification import describe as describe_verify
-from .common import phase_task, session_for
-from .verify import finish, run_verify
+from .common import check_exit, phase_task, session_for
+from .verify import failure, run_verify
 
 POLL_SECONDS = 2  # pause between attempts to reach a rebooting host
 
@@ -30,19 +31,13 @@ class RebootResult:
     verify: VerifyReport | None = None
 
 
-def ask(label: str) -> bool:
-    """Ask the operator at a terminal; anything but yes is no."""
-    sys.stderr.write(f"{label}: reboot now? [y/N] ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def probe(session, remaining: float) -> dict | None:
+def probe(session, remaining: float) -> Boot | None:
     """The boot-id script's result, or None while the host cannot be reached."""
     session.connection.connect_timeout = max(1, min(session.settings.connect_timeout,
                                                     int(remaining)))
     try:
-        return session.run("boot-id", timeout=max(5, min(60, int(remaining))))
+        return session.run(BOOT_ID, BootInputs(install_inputs(session.settings)),
+                           timeout=max(5, min(60, int(remaining))))
     except (ConnectError, OperationError):
         session.close()
         return None
@@ -57,8 +52,8 @@ def wait_for_new_boot(session, old_boot_id: str) -> str:
     last = "the host still answered with the old boot id"
     while (remaining := deadline - time.monotonic()) > 0:
         found = probe(session, remaining)
-        if found is not None and found["boot_id"] != old_boot_id:
-            return found["boot_id"]
+        if found is not None and found.boot_id != old_boot_id:
+            return found.boot_id
         last = "SSH did not answer" if found is None else \
             "the host still answered with the old boot id"
         session.close()
@@ -74,20 +69,22 @@ def wait_for_containers(session) -> None:
     deadline = time.monotonic() + session.settings.health_timeout
     while (remaining := deadline - time.monotonic()) > 0:
         found = probe(session, remaining)
-        if found and found.get("docker_up") and not settling(containers(found.get("containers"))):
+        if found and found.docker_up and not settling(list(found.containers)):
             return
         time.sleep(POLL_SECONDS)
 
 
-def _reboot(session, old: str, required: bool, force: bool, allowed: bool) -> RebootResult:
+def _reboot(session, old: str, required: bool, force: bool, confirm: Confirm) -> RebootResult:
     wanted = required or force
     if not wanted:
         return RebootResult(False, False, False, old, reason="no reboot required")
-    if not (allowed or session.dry_run or (sys.stdin.isatty() and ask(session.label))):
-        return RebootResult(required, True, False, old,
-                            reason=("a reboot is required but " if required else "")
-                            + "not allowed: pass --reboot or --yes")
-    if session.run("reboot", changes=True, boot_id=old, force=force) is None:
+    if not session.dry_run:
+        ok, why = confirm.allows(f"{session.label}: reboot now?")
+        if not ok:
+            return RebootResult(required, True, False, old,
+                                reason=("a reboot is required but " if required else "")
+                                + f"not allowed ({why}: pass --reboot or --yes)")
+    if session.run(REBOOT, RebootInputs(old, force)) is None:
         return RebootResult(required, True, False, old, reason="dry run: would reboot")
     session.print(f"{session.label}: rebooting; waiting up to "
                   f"{session.settings.reboot_timeout} s for it to come back")
@@ -97,12 +94,11 @@ def _reboot(session, old: str, required: bool, force: bool, allowed: bool) -> Re
     return RebootResult(required, True, True, old, new, verify=run_verify(session))
 
 
-def run_reboot(session, force: bool = False, allowed: bool = False) -> RebootResult:
-    """Reboot if required (or forced) and allowed, wait for the new boot, then verify."""
-    state = session.run("boot-id")
-    result = _reboot(session, state["boot_id"], bool(state.get("reboot_required")), force,
-                     allowed)
-    session.results["reboot"] = result
+def run_reboot(session, force: bool = False, confirm: Confirm = UNATTENDED) -> RebootResult:
+    """Reboot if required (or forced) and confirmed, wait for the new boot, then verify."""
+    state = session.run(BOOT_ID, BootInputs(install_inputs(session.settings)))
+    result = _reboot(session, state.boot_id, state.reboot_required, force, confirm)
+    session.outcomes["reboot"] = result
     return result
 
 
@@ -119,12 +115,13 @@ def describe(result: RebootResult) -> str:
 @phase_task(help={"force": "reboot even when /var/run/reboot-required is absent",
                   "reboot": "allow the reboot (needed when not asked at a terminal)",
                   "yes": "same as --reboot"})
-def reboot(c, force=False, reboot=False, yes=False, dry_run=False, json=False):
+def reboot(c, force=False, reboot=False, yes=False, dry_run=False, json=False, scripts=False):
     """Reboot when required and allowed, wait for the new boot id, then run verify."""
-    session = session_for(c, dry_run, json)
-    result = run_reboot(session, force=force, allowed=reboot or yes)
+    session = session_for(c, dry_run, json, scripts)
+    result = run_reboot(session, force=force, confirm=from_flags(reboot or yes))
     if result.wanted and not result.done and not session.dry_run:
         raise UnsafeError(f"{session.label}: {result.reason}")
-    emit(session, plain(result), describe(result))
+    code = CHECK_FAILED if result.verify is not None and not result.verify.ok else 0
+    emit(session, "reboot", {"reboot": plain(result)}, describe(result), exit_code=code)
     if result.verify is not None:
-        finish(session, result.verify, "verify after reboot")
+        check_exit(session, code, failure(result.verify, "verify after reboot"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from invoke import Exit
 from packaging.version import InvalidVersion, Version
 
 from ..errors import CHECK_FAILED, ConfigError, MaintError, UnsafeError
@@ -20,8 +19,7 @@ from ..research import (
     releases,
     tag_version,
 )
-from .common import phase_task, session_for
-from .preflight import run_preflight
+from .common import check_exit, phase_task, run_preflight, session_for
 
 
 def _running(rv: RunningVersion | None) -> Version | None:
@@ -101,8 +99,8 @@ def _looked_up(github: GitHub, running: Version | None, major: int | None, pre: 
 
 
 def run_research(session, target=None, allow_major=False, pre=False) -> Research:
-    """Phase 1 for `session`'s host; kept in session.results["research"] for update."""
-    cached = session.results.get("research")
+    """Phase 1 for `session`'s host; kept in session.outcomes["research"] for update."""
+    cached = session.outcomes.get("research")
     if cached is not None and (cached.requested, cached.allow_major, cached.pre) == (
             target, allow_major, pre):
         return cached
@@ -128,7 +126,7 @@ def run_research(session, target=None, allow_major=False, pre=False) -> Research
     except MaintError as exc:
         raise type(exc)(f"{session.label}: {exc}") from None
     found = _base(rv, running, requested=target, allow_major=allow_major, pre=pre, **fields)
-    session.results["research"] = found
+    session.outcomes["research"] = found
     return found
 
 
@@ -137,12 +135,13 @@ def run_research(session, target=None, allow_major=False, pre=False) -> Research
     "allow_major": "allow a newer major version than the running one",
     "pre": "consider pre-releases (vX.Y.Z-rc.N)",
 })
-def research(c, target=None, allow_major=False, pre=False, dry_run=False, json=False):
+def research(c, target=None, allow_major=False, pre=False, dry_run=False, json=False,
+             scripts=False):
     """Find the newest release with a published image, advisories affecting the running
     version, breaking changes and upgrade hazards. Exit 1 when an advisory affects it."""
-    session = session_for(c, dry_run, json)
+    session = session_for(c, dry_run, json, scripts)
     found = run_research(session, target=target, allow_major=allow_major, pre=pre)
-    emit(session, {"host": session.label, "ok": found.ok, **plain(found)},
-         describe(found, session.settings.registry))
-    if not found.ok:
-        raise Exit(code=CHECK_FAILED)
+    code = 0 if found.ok else CHECK_FAILED
+    emit(session, "research", {"research": plain(found)},
+         describe(found, session.settings.registry), exit_code=code)
+    check_exit(session, code, "an advisory affects the running version")

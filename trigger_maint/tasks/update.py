@@ -1,81 +1,93 @@
-"""Phase 4: update to the target, gated on a fresh verified backup, rolled back on failure."""
+"""Phase 4: update to the target, gated on a fresh verified backup, as a transaction the host
+carries to its end: healthy on the new version, or rolled back by itself."""
 
 from __future__ import annotations
 
-from ..errors import OperationError, UnsafeError
-from ..layout import candidates
-from ..output import emit
-from ..updating import (
-    UpdateResult,
-    check_direction,
-    check_hazards,
-    choose_target,
-    hazards_for,
-    pin_context,
-    update_result,
+from datetime import UTC, datetime, timedelta
+
+from .. import backups, points, transactions
+from ..confirm import UNATTENDED, Confirm, from_flags
+from ..errors import UnsafeError
+from ..outcomes import Planned, UpdateResult, describe_update, update_result
+from ..plans import room, tx_id, update_gate, update_plan
+from ..units import v
+from ..updating import check_direction, check_hazards, choose_target, hazards_for, pin_args
+from .change import (
+    attach,
+    budgets,
+    execute,
+    paths_of,
+    prepare,
+    raise_for,
+    report_change,
+    resume,
 )
-from .backup import backup_context
 from .common import phase_task, session_for
-from .preflight import run_preflight
 
 
-def run_update(session, target=None, force=False, ack=()) -> UpdateResult:
+def _result(session, j, running, tag, backup="", reported=False) -> UpdateResult:
+    result = update_result(j, running, tag, backup, reported)
+    session.outcomes["update"] = result
+    raise_for(session, result.exit_code, result.message, result)
+    return result
+
+
+def run_update(session, target=None, force=False, ack=(),
+               confirm: Confirm = UNATTENDED) -> UpdateResult | Planned:
     """Update the session's host to `target` (default: research's target; none: pull the
-    current tags). Raises UnsafeError when refused, OperationError when it failed (after
-    rolling back by itself)."""
-    research = session.results.get("research")
-    tag = choose_target(target, research)
-    version = run_preflight(session).installation.version
-    running = version.version if version else None
+    current tags). UnsafeError (exit 4) when refused before any change, OperationError
+    (exit 5) when it failed after one (the host rolled back by itself)."""
+    tag = choose_target(target, session.outcomes.get("research"))
+    prep = prepare(session, "update")
+    pre, facts, before = prep.pre, prep.facts, prep.before
+    running = pre.installation.running
+    if before.action in (transactions.ATTACH, transactions.REPORT):
+        session.note(before.reason)
+        j = attach(session, pre, before.tx, "update")
+        return _result(session, j, j.facts.get("from_version") or running,
+                       j.facts.get("target") or "", reported=before.action == "report")
+    abandon = ""
+    if before.action == transactions.RESUME:
+        j = resume(session, pre, facts, before.tx, "update")
+        if j is not None:
+            return _result(session, j, j.facts.get("from_version") or running,
+                           j.facts.get("target") or "")
+        abandon = before.tx
     try:
         check_direction(running, tag)
-        check_hazards(hazards_for(running, tag, research), ack)
+        check_hazards(hazards_for(running, tag, session.outcomes.get("research")), ack)
     except UnsafeError as exc:
         raise UnsafeError(f"{session.label}: {exc}") from None
-    try:
-        result = session.run("update", changes=True, force=force, from_version=running or "",
-                             **backup_context(session),
-                             **pin_context(candidates(session.settings), tag))
-    except OperationError as exc:
-        if getattr(exc, "result", None):
-            session.results["update"] = update_result(exc.result, running)
-        raise
-    if result is None:  # dry run
-        planned = UpdateResult(changed=False, from_version=running, to_version=None,
-                               rolled_back=False, point="", target=tag or "")
-        session.results["update"] = planned
+    s = session.settings
+    now = datetime.now(UTC)
+    found = backups.in_folder(facts.folder)
+    space = room(found, facts.cluster_bytes, facts.database_bytes, facts.backup_free_bytes,
+                 facts.docker_free_bytes)
+    gate = update_gate(found, facts.migrations, space, now,
+                       timedelta(minutes=s.update_backup_max_age_minutes), force)
+    if not gate.ok:
+        raise UnsafeError(f"{session.label}: update refused: {gate.problem}; nothing was "
+                          "changed")
+    for note in gate.notes:
+        session.note(note)
+    layout = pre.installation.layout
+    plan = update_plan(
+        tx_id(now, "update"), paths_of(pre), points.free_name(list(facts.points), now),
+        tag or "", running or "", pin_args(layout, tag) if tag else (), facts.migrations,
+        gate.room_bytes, budgets(s),
+        facts={"from_version": running, "target": tag, "gate_backup": getattr(
+            gate.backup, "name", ""), "migrations": facts.migrations})
+    wanted = f"update {v(running) or 'the installation'} to {tag or 'the current image tags'}"
+    if session.dry_run:
+        planned = Planned("update", plan, f"would {wanted}")
+        session.outcomes["update"] = planned
+        session.print(transactions.describe(plan))
         return planned
-    done = update_result(result, running)
-    session.results["update"] = done
-    if done.changed:  # what preflight saw is gone; later phases must look again
-        session.results.pop("preflight", None)
-    return done
-
-
-def _version(text: str | None) -> str:
-    return f"v{text}" if text else "unknown version"
-
-
-def describe(r: UpdateResult, dry_run: bool = False) -> str:
-    """The update's outcome for people."""
-    target = r.target or "the current image tags"
-    if dry_run:
-        return f"dry run: would update {_version(r.from_version)} to {target}"
-    lines = []
-    if r.recovered:
-        lines.append(f"interrupted update {r.recovered.get('point')}: "
-                     f"{r.recovered.get('action')}")
-    if not r.changed:
-        lines.append(f"up to date: {_version(r.to_version)} runs, the images did not change")
-        return "\n".join(lines)
-    lines.append(f"updated     {_version(r.from_version)} -> {_version(r.to_version)}")
-    lines += [f"pinned      {c.file}: {c.after}" for c in r.pin_changes]
-    lines.append(f"downtime    {r.downtime_seconds} s (webapp not answering 200)")
-    if r.migrations_after != r.migrations_before:
-        lines.append(f"migrations  {r.migrations_before} -> {r.migrations_after}")
-    lines.append(f"rollback    point {r.point}, guarded by {r.backup or 'no backup (--force)'}"
-                 f" (`trigger-maint rollback` goes back)")
-    return "\n".join(lines)
+    ok, why = confirm.allows(f"{session.label}: {wanted}?")
+    if not ok:
+        raise UnsafeError(f"{session.label}: update not done: {why}")
+    j = execute(session, pre, plan, abandon)
+    return _result(session, j, running, tag or "", getattr(gate.backup, "name", ""))
 
 
 @phase_task(iterable=["ack"], help={
@@ -84,11 +96,13 @@ def describe(r: UpdateResult, dry_run: bool = False) -> str:
     "force": "go on without a verified backup younger than "
              "trigger.update_backup_max_age_minutes",
     "ack": "acknowledge an upgrade hazard research reported (repeat for each)",
+    "yes": "do it without asking (needed when there is no terminal: cron, CI)",
 })
-def update(c, target=None, force=False, ack=None, dry_run=False, json=False):
-    """Update Trigger.dev: backup gate, rollback point, pull, recreate, health; rolls back
-    by itself when health is not reached (exit 5)."""
-    session = session_for(c, dry_run, json)
-    done = run_update(session, target=target, force=force, ack=tuple(ack or ()))
-    emit(session, {"host": session.label, "dry_run": session.dry_run, "update": done},
-         describe(done, session.dry_run))
+def update(c, target=None, force=False, ack=None, yes=False, dry_run=False, json=False,
+           scripts=False):
+    """Update Trigger.dev as a transaction the host owns: backup gate, rollback point, pin,
+    pull, guard dump, recreate, health; rolls back by itself on failure (exit 5)."""
+    session = session_for(c, dry_run, json, scripts)
+    report_change(session, "update", lambda: run_update(
+        session, target=target, force=force, ack=tuple(ack or ()), confirm=from_flags(yes)),
+        describe_update)

@@ -1,0 +1,279 @@
+"""What a change did, read from its journal: the results of update, rollback and restore,
+and the one line that says what the host runs now and what was restored."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import logs, units
+from .backups import parse_utc
+from .inventory import running_version
+from .transactions import DONE, ROLLED_BACK, UNCHANGED, Journal
+
+
+@dataclass(frozen=True)
+class PinChange:
+    """One edited line."""
+
+    file: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The dump an update took right before its change: what a database rollback restores."""
+
+    name: str
+    sha256: str
+    finished_at: datetime | None
+    seconds_before_change: float | None  # from the dump's end to the first change after it
+
+    @property
+    def window(self) -> str:
+        """The writes a database rollback would lose, in words."""
+        if self.seconds_before_change is None:
+            return "unknown"
+        return f"writes of the last {units.duration(self.seconds_before_change)} before the change"
+
+
+def _version(facts: dict) -> str | None:
+    if not isinstance(facts.get("webapp_container"), dict):
+        return None
+    return running_version(facts.get("webapp_container"), facts.get("webapp_image"),
+                           facts.get("core_package") or "", facts.get("pinned_tag") or "").version
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _str(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _guard(j: Journal) -> Guard | None:
+    data = j.facts.get("guard")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    if not isinstance(data, dict):
+        return None
+    finished = parse_utc(data.get("finished_at"))
+    recreate = next((s for s in j.steps if s.direction == "forward" and s.name == "recreate"),
+                    None)
+    window = None
+    if finished is not None and recreate is not None and recreate.started_at is not None:
+        window = max(0.0, (recreate.started_at - finished).total_seconds())
+    return Guard(_str(data.get("file")), _str(data.get("sha256")), finished, window)
+
+
+def failing_logs(j: Journal, lines: int = 8) -> dict[str, list[str]]:
+    """The last distinct log lines of each service the health wait found failing."""
+    found = j.facts.get("logs")
+    if not isinstance(found, dict):
+        return {}
+    return {service: logs.tail_distinct([str(x) for x in raw if isinstance(x, str)], lines)
+            for service, raw in found.items() if isinstance(raw, list)}
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What every change reports: how it ended and what the host runs now."""
+
+    tx: str
+    kind: str
+    outcome: str  # done, unchanged, rolled-back, refused, failed
+    exit_code: int
+    message: str  # one line: what happened, what runs now, what was restored
+    version: str | None  # running now
+    images: dict  # service -> image ID running now
+    db_restored: bool
+    restored_from: str  # the dump the database was restored from
+    safety_backup: str  # the dump of the database that was replaced ("" = none)
+    aside: str  # a replaced database kept aside in PostgreSQL ("" = none)
+    migrations_before: int | None
+    migrations_after: int | None
+    health_failure: str
+    logs: dict  # service -> last distinct log lines (when health failed)
+    reported: bool = False  # it ended earlier, with no client: this run only reports it
+
+
+@dataclass(frozen=True)
+class UpdateResult(ChangeResult):
+    """What an update did (interface: changed, from_version, to_version, rolled_back, point)."""
+
+    changed: bool = False
+    from_version: str | None = None
+    to_version: str | None = None
+    rolled_back: bool = False
+    point: str = ""
+    target: str = ""
+    backup: str = ""  # the backup the gate accepted
+    guard: Guard | None = None
+    downtime_seconds: float | None = None
+    pin_changes: list[PinChange] = field(default_factory=list)
+    images_before: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RollbackResult(ChangeResult):
+    point: str = ""
+    downtime_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class RestoreResult(ChangeResult):
+    restored: str = ""
+    left_aside: tuple[str, ...] = ()
+
+
+def _common(j: Journal, reported: bool) -> dict:
+    f = j.facts
+    return dict(
+        tx=j.tx, kind=j.kind, outcome=j.outcome or "cut-off", exit_code=j.exit_code,
+        message=message(j), version=_version(f), images=dict(f.get("images_after") or {}),
+        db_restored=f.get("db_restored") is True, restored_from=_str(f.get("restored_from")),
+        safety_backup=_str(f.get("safety")), aside=_str(f.get("aside_kept")),
+        migrations_before=_int(f.get("migrations_before")),
+        migrations_after=_int(f.get("migrations_now")),
+        health_failure=_str(f.get("health_failure")), logs=failing_logs(j), reported=reported)
+
+
+def update_result(j: Journal, from_version: str | None, target: str, backup: str,
+                  reported: bool = False) -> UpdateResult:
+    f = j.facts
+    pins = [PinChange(_str(c.get("file")), _str(c.get("before")), _str(c.get("after")))
+            for c in f.get("pin_changes") or [] if isinstance(c, dict)]
+    common = _common(j, reported)
+    return UpdateResult(
+        **common,
+        changed=j.outcome == DONE,
+        from_version=from_version,
+        to_version=common["version"] if j.outcome == DONE else from_version,
+        rolled_back=j.outcome == ROLLED_BACK,
+        point=_str(f.get("point")),
+        target=target,
+        backup=backup,
+        guard=_guard(j),
+        downtime_seconds=_float(f.get("downtime_seconds")),
+        pin_changes=pins,
+        images_before=dict(f.get("images_before") or {}),
+    )
+
+
+def rollback_result(j: Journal, point: str, reported: bool = False) -> RollbackResult:
+    return RollbackResult(**_common(j, reported), point=point,
+                          downtime_seconds=_float(j.facts.get("downtime_seconds")))
+
+
+def restore_result(j: Journal, name: str, reported: bool = False) -> RestoreResult:
+    left = j.facts.get("left_aside")
+    return RestoreResult(**_common(j, reported), restored=name,
+                         left_aside=tuple(x for x in left or () if isinstance(x, str)))
+
+
+def message(j: Journal) -> str:
+    """One line: how the change ended, what the host runs now and what was restored."""
+    f = j.facts
+    version = _version(f)
+    runs = f"v{version} runs" if version else "the running version is unknown"
+    if j.outcome == DONE:
+        return f"{j.kind} done: {runs}"
+    if j.outcome == UNCHANGED:
+        return f"nothing to change: {runs}"
+    why = j.error or "no reason recorded"
+    parts = [f"{j.kind} failed at {j.failed_step or '?'}: {why}"]
+    if j.outcome == ROLLED_BACK:
+        parts.append(f"rolled back: {runs}")
+    elif j.changed:
+        parts.append(f"the host may be half-changed: {runs}")
+    else:
+        parts.append(f"nothing was changed: {runs}")
+    if f.get("db_restored") is True:
+        restored = f"the database was restored from {_str(f.get('restored_from'))}"
+        if f.get("safety"):
+            restored += f" (the replaced one is saved as {_str(f.get('safety'))})"
+        elif f.get("aside_kept"):
+            restored += f" (the replaced one is kept as database {_str(f.get('aside_kept'))})"
+        parts.append(restored)
+    elif f.get("put_back") is True:
+        parts.append("the previous databases were put back")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A change under --dry-run: the plan it would carry out."""
+
+    kind: str
+    plan: object  # transactions.Plan
+    summary: str
+    changed: bool = False
+    rolled_back: bool = False
+
+
+def describe_update(r: UpdateResult) -> str:
+    """The update's outcome for people."""
+    lines = [f"(reported: {r.kind} {r.tx} ended while no client was connected)"] \
+        if r.reported else []
+    if not r.changed:
+        lines.append(r.message)
+        lines += _logs(r)
+        return "\n".join(lines)
+    lines.append(f"updated     {units.v(r.from_version) or 'unknown'} -> "
+                 f"{units.v(r.to_version) or 'unknown'}")
+    lines += [f"pinned      {c.file}: {c.after}" for c in r.pin_changes]
+    if r.downtime_seconds is not None:
+        lines.append(f"downtime    {r.downtime_seconds} s (webapp not answering 200)")
+    if r.migrations_after != r.migrations_before:
+        lines.append(f"migrations  {r.migrations_before} -> {r.migrations_after}")
+    if r.guard is not None:
+        lines.append(f"guard dump  {r.guard.name} ({r.guard.window} would be lost by a "
+                     "database rollback)")
+    lines.append(f"rollback    point {r.point} (`trigger-maint rollback` goes back)")
+    return "\n".join(lines)
+
+
+def _logs(r: ChangeResult) -> list[str]:
+    lines = []
+    for service, tail in r.logs.items():
+        lines.append(f"last log lines of {service}:")
+        lines += [f"  {line}" for line in tail]
+    return lines
+
+
+def describe_rollback(r: RollbackResult) -> str:
+    """The rollback's outcome for people."""
+    lines = [r.message]
+    if r.downtime_seconds is not None:
+        lines.append(f"downtime    {r.downtime_seconds} s (webapp not answering 200)")
+    if r.db_restored:
+        lines.append(f"database    restored from {r.restored_from} ({r.migrations_before} -> "
+                     f"{r.migrations_after} migrations)")
+    if r.safety_backup:
+        lines.append(f"safety      {r.safety_backup} (the database as it was before)")
+    if r.aside:
+        lines.append(f"kept aside  database {r.aside} (could not be saved; drop it by hand)")
+    return "\n".join(lines + _logs(r))
+
+
+def describe_restore(r: RestoreResult) -> str:
+    """The restore's outcome for people."""
+    lines = [r.message]
+    if r.outcome == DONE:
+        lines.append(f"restored    {r.restored}")
+    if r.safety_backup:
+        lines.append(f"safety      {r.safety_backup} (the database as it was before)")
+    if r.left_aside:
+        lines.append(f"left aside  {', '.join(r.left_aside)} (could not drop them; drop by hand)")
+    return "\n".join(lines + _logs(r))
