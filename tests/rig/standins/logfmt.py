@@ -131,6 +131,23 @@ def tcp_error(host: str, port: int) -> str | None:
         return f"connect {code} {address}:{port}"
 
 
+def redis_error(host: str, port: int) -> str | None:
+    """None if Redis at host:port is ready, else the error a client sees. A Redis up for less
+    than a second counts as still loading its dataset, as a real one with real data does."""
+    error = tcp_error(host, port)
+    if error:
+        return error
+    try:
+        with socket.create_connection((loopback(host), port), timeout=2) as sock:
+            sock.sendall(b"INFO server\r\n")
+            info = sock.recv(65536).decode(errors="replace")
+    except OSError as exc:
+        return f"read {exc.__class__.__name__.upper()}"
+    if "\r\nuptime_in_seconds:0\r\n" in info:
+        return "LOADING Redis is loading the dataset in memory"
+    return None
+
+
 def http_error(url: str) -> str | None:
     """None if url answers 2xx, else why not (Node.js words)."""
     import http.client

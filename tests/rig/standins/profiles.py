@@ -12,6 +12,8 @@ import warnings
 import logfmt
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
+# A server up for less than a second counts as still starting (see webapp.py).
+STARTING_UP = "SELECT now() - pg_postmaster_start_time() < interval '1 second'"
 JSON_TYPE = {"Content-Type": "application/json"}
 
 
@@ -148,12 +150,15 @@ class Electric(Profile):
     def pg_error(url: str) -> str | None:
         """None if PostgreSQL at url runs a query, else Postgrex's words for why not."""
         where = urllib.parse.urlsplit(url)
-        proc = subprocess.run([PSQL, url, "-X", "-q", "-A", "-t", "-c", "SELECT 1"],
+        if logfmt.tcp_error(where.hostname or "", where.port or 5432):
+            return (f"(DBConnection.ConnectionError) tcp connect ({where.hostname}:"
+                    f"{where.port or 5432}): connection refused - :econnrefused")
+        proc = subprocess.run([PSQL, url, "-X", "-q", "-A", "-t", "-c", STARTING_UP],
                               capture_output=True, text=True, timeout=10,
                               env={**os.environ, "PGCONNECT_TIMEOUT": "2"})
-        if proc.returncode == 0:
+        err = "starting up" if proc.stdout.strip() == "t" else proc.stderr.strip()
+        if proc.returncode == 0 and not err:
             return None
-        err = proc.stderr.strip()
         if "refused" in err:
             return (f"(DBConnection.ConnectionError) tcp connect ({where.hostname}:"
                     f"{where.port or 5432}): connection refused - :econnrefused")

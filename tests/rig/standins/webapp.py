@@ -45,6 +45,11 @@ INSERT INTO "TaskRun" (id, "friendlyId", status, "taskIdentifier", "projectId",
 COMMIT;"""
 
 
+# A server up for less than a second counts as still starting: the rig's tiny cluster is
+# ready in a blink, a real one (shared buffers, recovery) is not.
+STARTING_UP = "SELECT now() - pg_postmaster_start_time() < interval '1 second'"
+
+
 def psql(sql: str, url: str = DB_URL, check: bool = True) -> str:
     """Run SQL with psql against url, return its unaligned output."""
     proc = subprocess.run([PSQL, url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"],
@@ -81,8 +86,14 @@ def log_database_error(exc: Exception) -> None:
 def wait_for_database() -> None:
     """Wait for the server, create the database if missing (as prisma does)."""
     base, _, name = DB_URL.rpartition("/")
+    host, _, port = database_server().rpartition(":")
     for _ in range(120):
         try:
+            refused = logfmt.tcp_error(host, int(port))  # a connect first, as prisma's engine
+            if refused:
+                raise RuntimeError(refused)
+            if psql(STARTING_UP, f"{base}/postgres") == "t":
+                raise RuntimeError("FATAL:  the database system is starting up")
             if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'", f"{base}/postgres"):
                 psql(f'CREATE DATABASE "{name}"', f"{base}/postgres")
                 print(f'PostgreSQL database {name} created at {base.rpartition("@")[2]}')
@@ -100,10 +111,11 @@ def watch_redis() -> None:
         return
 
     def failed(error: str) -> None:
+        kind = "ReplyError" if error.startswith("LOADING") else "Error"
         log("error", "Redis connection error", error={
-            "name": "Error", "message": error, "code": error.split()[1]})
-        print(f"[ioredis] Unhandled error event: Error: {error}", flush=True)
-    if logfmt.retry(lambda: logfmt.tcp_error(host, port), failed, interval=0.5, limit=120):
+            "name": kind, "message": error, "code": error.split()[error.startswith("connect")]})
+        print(f"[ioredis] Unhandled error event: {kind}: {error}", flush=True)
+    if logfmt.retry(lambda: logfmt.redis_error(host, port), failed, interval=0.5, limit=120):
         log("info", "Redis client connected", host=host, port=port)
 
 
