@@ -123,9 +123,9 @@ def _field(item: dict, key: str, kind: type, where: str, required: bool = False)
     return value
 
 
-def _items(raw, what: str) -> list[dict]:
+def _items(raw, what: str, plural: str) -> list[dict]:
     if not isinstance(raw, list):
-        raise malformed("the answer", f"expected a list of {what}s, got {_kind(raw)}")
+        raise malformed("the answer", f"expected a list of {plural}, got {_kind(raw)}")
     for number, item in enumerate(raw, 1):
         if not isinstance(item, dict):
             raise malformed(f"{what} {number}", f"expected an object, got {_kind(item)}")
@@ -135,7 +135,7 @@ def _items(raw, what: str) -> list[dict]:
 def check_releases(raw) -> list[dict]:
     """GitHub's list of releases, checked for the fields used here: ServiceError when an
     item is not a release (no tag_name, a field of the wrong type)."""
-    for number, item in enumerate(_items(raw, "release"), 1):
+    for number, item in enumerate(_items(raw, "release", "releases"), 1):
         where = f"release {number}"
         tag = _field(item, "tag_name", str, where, required=True)
         where = f"release {tag or number}"
@@ -149,7 +149,7 @@ def check_releases(raw) -> list[dict]:
 def check_advisories(raw) -> list[dict]:
     """GitHub's list of security advisories, checked for the fields used here: ServiceError
     when vulnerabilities or another field has an unexpected shape."""
-    for number, item in enumerate(_items(raw, "advisory"), 1):
+    for number, item in enumerate(_items(raw, "advisory", "advisories"), 1):
         where = f"advisory {_field(item, 'ghsa_id', str, f'advisory {number}') or number}"
         for key in ("cve_id", "severity", "summary", "html_url", "withdrawn_at", "state"):
             _field(item, key, str, where)

@@ -3,6 +3,7 @@
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from trigger_maint import github
 from trigger_maint.config import settings
 from trigger_maint.errors import ConnectError
 from trigger_maint.github import GitHub, RateLimited, next_link
+from trigger_maint.research import tag_version as github_tag_version
 from trigger_maint.web import Response, ServiceError, request
 
 DATA = Path(__file__).parent / "data"
@@ -209,3 +211,143 @@ def test_request_timeout_and_refused(server):
     with pytest.raises(ServiceError, match=r"^GitHub: cannot connect to http://127.0.0.1:\d+/x "
                                            r"\(Connection refused\)$"):
         request(f"http://127.0.0.1:{port}/x", what="GitHub", timeout=2)
+
+
+# Answers of the wrong shape are one ServiceError line, never a crash.
+
+def reached_running(page):
+    """What the research task's stop function does with each page."""
+    return any(github_tag_version(item.get("tag_name") or "") for item in page)
+
+
+@pytest.mark.parametrize("body, detail", [
+    ([{"tag_name": 4512, "draft": False}], "release 1: tag_name is a number, expected text"),
+    ([{"name": "no tag"}], "release 1: no tag_name"),
+    ([RELEASES[0], ["v4.5.12"]], "(expected a list of objects)"),
+    ([{"tag_name": "v4.5.12", "body": {"x": 1}}], "body is an object, expected text"),
+])
+def test_releases_of_the_wrong_shape_stop_before_the_stop_function(client, body, detail):
+    url = f"{BASE}/releases?per_page=100"
+    gh, _ = client({url: (200, {}, body)})
+    with pytest.raises(ServiceError) as info:
+        gh.releases(stop=reached_running)
+    assert str(info.value).startswith("GitHub: malformed answer") and detail in str(info.value)
+    assert "\n" not in str(info.value) and info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"message": "API rate limit exceeded for 203.0.113.7.",
+      "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"},
+     "(expected a list of objects)"),
+    (b"<!DOCTYPE html>\n<html>\n<body>Sign in</body></html>", "(not JSON: Expecting value"),
+    (b"", "(not JSON: Expecting value"),
+    (b"null", "(expected a list of objects)"),
+])
+def test_a_rate_limit_object_or_html_with_200_is_malformed(client, body, expected):
+    url = f"{BASE}/security-advisories?state=published&per_page=100"
+    gh, _ = client({url: (200, {}, body)})
+    with pytest.raises(ServiceError) as info:
+        gh.advisories()
+    assert str(info.value).startswith(f"GitHub: malformed answer for {url} {expected}")
+    assert "\n" not in str(info.value)
+
+
+def test_an_html_error_page_is_one_line(client):
+    url = f"{BASE}/releases?per_page=100"
+    gh, _ = client({url: (502, {}, b"<html>\n<head><title>502 Bad Gateway</title></head>\n"
+                                   b"<body>\n</body></html>")})
+    with pytest.raises(ServiceError) as info:
+        gh.releases()
+    assert str(info.value).startswith(f"GitHub: HTTP 502 for {url} (<html> <head>")
+    assert "\n" not in str(info.value)
+
+
+def test_an_absurd_rate_limit_reset_is_left_out(client):
+    url = f"{BASE}/releases?per_page=100"
+    gh, _ = client({url: (403, {"X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset": "9" * 30}, {"message": "x"})})
+    with pytest.raises(RateLimited) as info:
+        gh.releases()
+    assert str(info.value) == "GitHub: API rate limit exceeded; set GITHUB_TOKEN for a " \
+                              "higher limit"
+
+
+def test_a_next_page_elsewhere_is_not_followed(client):
+    url = f"{BASE}/releases?per_page=100"
+    gh, transport = client({url: (200, {"Link": '<https://evil.example/p2>; rel="next"'},
+                                  RELEASES[:2])}, github_token="ghp_secret")
+    with pytest.raises(ServiceError, match=r"^GitHub: the next page is on https://evil.example, "
+                                           r"not on https://api.github.com; refusing"):
+        gh.releases()
+    assert len(transport.calls) == 1
+
+
+@pytest.mark.parametrize("entry", [
+    {"fetched_at": "yesterday"}, {"fetched_at": None}, {"next": 5}, {"etag": ["x"]},
+    {"body": [1, 2]}, {"body": {"a": 1}},
+])
+def test_cache_entries_of_another_shape_are_ignored(client, clock, entry):
+    url = f"{BASE}/releases?per_page=100"
+    gh, transport = client({url: (200, {}, RELEASES)})
+    gh.cache.folder.mkdir(parents=True)
+    stored = {"url": url, "etag": "", "fetched_at": clock[0], "body": RELEASES[:1],
+              "next": None, **entry}
+    gh.cache.path(url).write_text(json.dumps(stored))
+    assert len(gh.releases()) == len(RELEASES)
+    assert len(transport.calls) == 1
+
+
+def test_a_cache_that_cannot_be_written_is_only_a_cache(client, tmp_path):
+    url = f"{BASE}/releases?per_page=100"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    gh, transport = client({url: (200, {}, RELEASES)}, cache_dir=str(blocker))
+    assert len(gh.releases()) == len(RELEASES)
+    assert len(gh.releases()) == len(RELEASES)
+    assert len(transport.calls) == 2
+
+
+# The transport's one deadline, and what it refuses.
+
+class Trickle(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n")
+        try:
+            for _ in range(500):
+                if self.server.release.wait(0.05):
+                    return
+                self.wfile.write(b"[")
+                self.wfile.flush()
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_request_has_one_deadline_for_the_whole_answer():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    httpd.daemon_threads = True
+    httpd.release = threading.Event()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/releases"
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match=r"^GitHub: no answer within 0.5 s \(http://"):
+            request(url, what="GitHub", timeout=0.5)
+        assert time.monotonic() - started < 1.5
+    finally:
+        httpd.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "api.github.com"])
+def test_request_refuses_anything_but_http(url):
+    with pytest.raises(ServiceError, match="^GitHub: not an http"):
+        request(url, what="GitHub", timeout=1)
+
+
+def test_request_with_an_unusable_url_is_a_service_error():
+    with pytest.raises(ServiceError, match=r"^GitHub: "):
+        request("http://127.0.0.1:99999/x", what="GitHub", timeout=1)

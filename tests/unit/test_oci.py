@@ -8,7 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from trigger_maint.oci import MANIFEST_TYPES, Registry, base_url, parse_challenge
+from trigger_maint.oci import (
+    MANIFEST_TYPES,
+    Registry,
+    base_url,
+    manifest_problem,
+    parse_challenge,
+    token_from,
+)
 from trigger_maint.web import ServiceError
 
 INDEX = {
@@ -37,13 +44,17 @@ class FakeRegistry(BaseHTTPRequestHandler):
         if url.path == "/token":
             query = parse_qs(url.query)
             server.token_queries.append(query)
-            return self.answer(200, {"Content-Type": "application/json"},
-                               json.dumps({"token": "djE6dHJpZ2dlcg=="}).encode(), with_body)
+            token = {"odd-token": {"token": 12345}, "html-token": None}.get(
+                server.mode, {"token": "djE6dHJpZ2dlcg=="})
+            body = b"<html>login</html>" if token is None else json.dumps(token).encode()
+            return self.answer(200, {"Content-Type": "application/json"}, body, with_body)
         if server.mode == "no-head" and self.command == "HEAD":
             return self.answer(405, {}, b"", with_body)
         if self.headers.get("Authorization") != "Bearer djE6dHJpZ2dlcg==":
+            realm = ("file:///etc/passwd" if server.mode == "file-realm" else
+                     f"http://127.0.0.1:{server.server_address[1]}/token")
             challenge = ('Basic realm="Registry"' if server.mode == "basic" else
-                         f'Bearer realm="http://127.0.0.1:{server.server_address[1]}/token",'
+                         f'Bearer realm="{realm}",'
                          'service="ghcr.io",scope="repository:triggerdotdev/trigger.dev:pull"')
             body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
                                            "message": "authentication required"}]}).encode()
@@ -55,9 +66,15 @@ class FakeRegistry(BaseHTTPRequestHandler):
                                            "message": "manifest unknown"}]}).encode()
             return self.answer(404, {"Content-Type": "application/json"}, body, with_body)
         headers = {"Content-Type": INDEX["mediaType"]}
-        if server.mode != "no-digest":
+        if server.mode == "html":  # a portal or proxy answering every path with a page
+            return self.answer(200, {"Content-Type": "text/html"}, b"<html>hello</html>",
+                               with_body)
+        if server.mode == "bad-digest":
+            headers["Docker-Content-Digest"] = "<html>"
+        elif server.mode not in ("no-digest", "json-not-manifest"):
             headers["Docker-Content-Digest"] = DIGEST
-        return self.answer(200, headers, INDEX_BYTES, with_body)
+        body = b'{"errors": []}' if server.mode == "json-not-manifest" else INDEX_BYTES
+        return self.answer(200, headers, body, with_body)
 
     def answer(self, status, headers, body, with_body):
         self.send_response(status)
@@ -146,3 +163,30 @@ def test_unreachable_registry():
     with pytest.raises(ServiceError, match=r"^registry 127.0.0.1:9: cannot connect to "
                                            r"http://127.0.0.1:9/v2/"):
         Registry("127.0.0.1:9", timeout=2).digest("triggerdotdev/trigger.dev", "v4")
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("html", "malformed manifest for triggerdotdev/trigger.dev:v4 (not JSON)"),
+    ("json-not-manifest", "malformed manifest for triggerdotdev/trigger.dev:v4 "
+                          "(no schemaVersion)"),
+    ("bad-digest", "malformed digest for triggerdotdev/trigger.dev:v4 ('<html>')"),
+    ("odd-token", "no anonymous token for triggerdotdev/trigger.dev (HTTP 200 from "),
+    ("html-token", "no anonymous token for triggerdotdev/trigger.dev (HTTP 200 from "),
+    ("file-realm", "token service 'file:///etc/passwd' is not an http(s) URL"),
+])
+def test_answers_of_the_wrong_shape_are_a_service_error(registry, mode, message):
+    registry.mode = mode
+    with pytest.raises(ServiceError) as err:
+        Registry(address(registry), timeout=5).digest("triggerdotdev/trigger.dev", "v4")
+    assert str(err.value).startswith(f"registry {address(registry)}: {message}")
+    assert "\n" not in str(err.value) and err.value.exit_code == 3
+
+
+def test_manifest_and_token_shapes():
+    assert manifest_problem(INDEX_BYTES) is None
+    assert manifest_problem(b"[]") == "not a JSON object"
+    assert manifest_problem(b'{"schemaVersion": true}') == "no schemaVersion"
+    assert token_from(b'{"access_token": "t"}') == "t"
+    assert token_from(b'{"token": ["t"]}') is None
+    assert token_from(b'{"token": " "}') is None
+    assert token_from(b"[]") is None

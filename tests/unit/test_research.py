@@ -20,6 +20,7 @@ from trigger_maint.research import (
     tag_version,
     vulnerable,
 )
+from trigger_maint.web import ServiceError
 
 DATA = Path(__file__).parent / "data"
 RELEASES = json.loads((DATA / "github_releases.json").read_text())
@@ -181,3 +182,86 @@ def test_describe_in_the_runbook_words():
     assert describe(up_to_date, "ghcr.io").splitlines()[0] == "Up to date: v4.5.11"
     assert research().ok and not research(running=None).ok
     assert not research(advisories=affecting(ADVISORIES, Version("4.5.10"))).ok
+
+
+# GitHub answers of the wrong shape: one ServiceError line (exit 3), never a crash.
+
+def _release(**fields):
+    return {"tag_name": "v4.5.12", "draft": False, "prerelease": False,
+            "html_url": "https://github.com/x/releases/v4.5.12", "body": "", **fields}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"message": "API rate limit exceeded for 203.0.113.7.",
+      "documentation_url": "https://docs.github.com/rest"},
+     "GitHub: malformed answer: the answer: expected a list of releases, got an object"),
+    ("<html>Unicorn!</html>", "the answer: expected a list of releases, got text"),
+    (None, "the answer: expected a list of releases, got null"),
+    ([_release(), "v4.5.11"], "release 2: expected an object, got text"),
+    ([_release(tag_name=None)], "release 1: no tag_name"),
+    ([{"draft": False, "body": "x"}], "release 1: no tag_name"),
+    ([_release(tag_name=4512)], "release 1: tag_name is a number, expected text"),
+    ([_release(tag_name=["v4.5.12"])], "release 1: tag_name is a list, expected text"),
+    ([_release(body={"text": "x"})], "release v4.5.12: body is an object, expected text"),
+    ([_release(html_url=7)], "release v4.5.12: html_url is a number, expected text"),
+    ([_release(draft="no")], "release v4.5.12: draft is text, expected true/false"),
+])
+def test_releases_of_the_wrong_shape_are_a_service_error(raw, message):
+    with pytest.raises(ServiceError) as err:
+        releases(raw)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith("GitHub: malformed answer: ")
+    assert err.value.exit_code == 3
+
+
+def _advisory(**fields):
+    return {"ghsa_id": "GHSA-aaaa-bbbb-cccc", "severity": "high", "summary": "x",
+            "state": "published", "withdrawn_at": None,
+            "vulnerabilities": [{"vulnerable_version_range": "< 4.5.6",
+                                 "patched_versions": "4.5.6"}], **fields}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"message": "Not Found"}, "the answer: expected a list of advisories, got an object"),
+    ([["GHSA"]], "advisory 1: expected an object, got a list"),
+    ([_advisory(vulnerabilities="< 4.5.6")],
+     "advisory GHSA-aaaa-bbbb-cccc: vulnerabilities is text, expected a list"),
+    ([_advisory(vulnerabilities={"range": "< 4.5.6"})],
+     "advisory GHSA-aaaa-bbbb-cccc: vulnerabilities is an object, expected a list"),
+    ([_advisory(vulnerabilities=[1, 2])],
+     "advisory GHSA-aaaa-bbbb-cccc: vulnerability 1 is a number, expected an object"),
+    ([_advisory(vulnerabilities=[{"vulnerable_version_range": 4.5}])],
+     "advisory GHSA-aaaa-bbbb-cccc vulnerability 1: vulnerable_version_range is a number"),
+    ([_advisory(vulnerabilities=[{"patched_versions": ["4.5.6"]}])],
+     "vulnerability 1: patched_versions is a list, expected text"),
+    ([_advisory(ghsa_id=12)], "advisory 1: ghsa_id is a number, expected text"),
+    ([_advisory(severity={"level": "high"})], "severity is an object, expected text"),
+    ([_advisory(withdrawn_at=True)], "withdrawn_at is true/false, expected text"),
+])
+def test_advisories_of_the_wrong_shape_are_a_service_error(raw, message):
+    with pytest.raises(ServiceError) as err:
+        affecting(raw, Version("4.5.5"))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_lenient_where_github_is_lenient():
+    # null fields and a missing vulnerabilities list are fine (unknown counts as affected)
+    found = affecting([_advisory(vulnerabilities=None, cve_id=None, summary=None)],
+                      Version("4.5.5"))
+    assert [a.id for a in found] == ["GHSA-aaaa-bbbb-cccc"]
+    assert affecting([_advisory(state=None)], Version("4.5.5"))
+    assert [r.tag for r in releases([_release(body=None, html_url=None, draft=None)])] == \
+        ["v4.5.12"]
+
+
+def test_tag_version_of_something_that_is_not_text():
+    for odd in (None, 4512, ["v4.5.12"], {"tag": "v4.5.12"}):
+        assert tag_version(odd, pre=True) is None
+
+
+def test_a_shape_error_lets_maintain_go_on_without_a_target():
+    from trigger_maint.maintaining import ends_run
+
+    with pytest.raises(ServiceError) as err:
+        releases([_release(tag_name=1)])
+    assert not ends_run("research", err.value)
