@@ -22,6 +22,7 @@ from invoke.parser import ParseError
 from . import __version__
 from .config import env_prefix, environment, hidden, tree_problem
 from .errors import ConfigError
+from .web import one_line
 
 SUFFIXES = ("yaml", "yml", "json", "py")  # Invoke's order: the first file found is read
 FILE_PLACES = {"system": "/etc/", "user": "~/."}  # Invoke's defaults for these levels
@@ -113,7 +114,15 @@ class TriggerConfig(Config):
         prefix = env_prefix(self)
         environment(os.environ, prefix)
         with hidden(os.environ, prefix):
-            super().load_shell_env()
+            try:
+                super().load_shell_env()
+            except AmbiguousEnvVar as exc:
+                raise ConfigError(f"configuration: two settings share one environment "
+                                  f"variable name ({one_line(str(exc), 120)})") from None
+            except (UncastableEnvVar, ValueError, TypeError):
+                raise ConfigError(f"environment: a {prefix}* variable holds a value Invoke "
+                                  "cannot convert to its setting's type (a list, or a "
+                                  "number that is not one)") from None
 
 
 @contextmanager
@@ -123,10 +132,8 @@ def usage_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         raise Exit(f"trigger-maint: {exc}", code=ConfigError.exit_code) from None
-    except (AmbiguousMergeError, AmbiguousEnvVar, UncastableEnvVar) as exc:
-        raise Exit(f"trigger-maint: configuration: {file_error(exc)}"
-                   if isinstance(exc, AmbiguousMergeError) else
-                   f"trigger-maint: environment: {type(exc).__name__}",
+    except AmbiguousMergeError as exc:
+        raise Exit(f"trigger-maint: configuration: {file_error(exc)}",
                    code=ConfigError.exit_code) from None
 
 

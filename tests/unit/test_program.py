@@ -184,3 +184,29 @@ def test_invoke_files_and_variables_are_not_read(tmp_path):
     done = run(*HOST, "preflight", cwd=tmp_path,
                env={**QUIET, "INVOKE_TRIGGER_LAYOUT": "v9"})
     assert done.returncode == 3, done.stderr
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("extra.py", f"token = '{TOKEN}'\nx = 1 / 0\n", "cannot be loaded (ZeroDivisionError)"),
+    ("extra.toml", f"token = '{TOKEN}'\n", "unsupported file type (use .yaml, .yml, .json, .py)"),
+    ("extra.json", '{"trigger": [1,\n', "JSON syntax error at line 2, column 1: Expecting value"),
+])
+def test_other_kinds_of_f_file(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    done = run("-f", name, *HOST, "preflight", cwd=tmp_path, env=QUIET)
+    assert_one_line_without_secrets(done)
+    assert done.stderr == f"trigger-maint: {name}: {message}\n"
+
+
+def test_inventory_names_that_share_a_variable_name(tmp_path):
+    (tmp_path / "fabric.yaml").write_text(
+        "trigger:\n  hosts:\n    a_b: {host: x}\n    a: {b_host: y}\n")
+    done = run(*HOST, "preflight", cwd=tmp_path, env=QUIET)
+    assert_one_line_without_secrets(done)
+    assert "two settings share one environment variable name" in done.stderr
+
+
+def test_no_host_for_a_task_that_needs_one_is_a_usage_error(tmp_path):
+    done = run("preflight", cwd=tmp_path, env=QUIET)
+    assert_one_line_without_secrets(done)
+    assert "no host given: use -H" in done.stderr
