@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -131,6 +132,7 @@ SYSTEM_FOLDERS = frozenset({
     "/usr", "/var", "/var/lib", "/var/log", "/var/backups", "/var/lib/docker",
 })
 SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run", "/var/lib/docker")  # nor anything inside
+INT_RE = re.compile(r"-?[0-9]{1,18}")  # what a number given as text may look like
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _TYPES = typing.get_type_hints(Settings)
 _KINDS = {int: "a number", bool: "true or false", tuple: "a list of strings",
@@ -181,7 +183,7 @@ def shown(key: str, value) -> str:
 def coerce(key: str, value, kind):
     """The value as `kind`, accepting the strings environment variables give."""
     if kind is int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and INT_RE.fullmatch(value.strip()):
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
