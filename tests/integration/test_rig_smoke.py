@@ -1,6 +1,8 @@
 """Smoke tests proving the rig behaves like real Trigger.dev servers."""
 
+import base64
 import json
+import re
 import ssl
 import subprocess
 import time
@@ -161,3 +163,107 @@ def test_fake_github(github):
         ids = [a["ghsa_id"] for a in json.load(resp)]
     assert ids[0] == "GHSA-xxxx-yyyy-zzzz" and "GHSA-p28v-f755-9qrg" in ids
     assert fake.requests() == 3
+
+
+@pytest.fixture
+def spare_host(rig_hosts):
+    """The last assigned host, locked; the test resets it to the layout it needs."""
+    host = rig_hosts[-1]
+    with host.lock():
+        yield host
+
+
+def logs_since(host, since: str, service: str) -> str:
+    """service's log lines since an RFC 3339 time (Compose 2.26 prefixes an erase-line code)."""
+    text = host.compose("logs", "--no-log-prefix", "--since", since, service).stdout
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def json_levels(text: str, name: str) -> dict[str, list[str]]:
+    """Messages of one service's JSON log lines by level."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            assert entry["name"] == name and entry["timestamp"].endswith("Z")
+            found.setdefault(entry["level"], []).append(entry["message"])
+    return found
+
+
+def test_full_restart_logs_startup_noise_in_each_format(v4_host):
+    since = v4_host.run("date -u +%Y-%m-%dT%H:%M:%S.%NZ").stdout.strip()
+    v4_host.compose("restart")
+    wait_for(v4_host.all_healthy, 120, "the stack to be healthy again", 0.5)
+    webapp = logs_since(v4_host, since, "webapp")
+    levels = json_levels(webapp, "webapp")
+    assert "Failed to connect to database" in levels["error"] and len(levels["warn"]) >= 2
+    assert "Error: P1001: Can't reach database server at `" in webapp
+    supervisor = json_levels(logs_since(v4_host, since, "supervisor"), "supervisor")
+    assert "Failed to connect to platform" in supervisor["error"] and supervisor["warn"]
+    electric = logs_since(v4_host, since, "electric")
+    assert " [error] Postgrex.Protocol (#PID<" in electric and " [warning] " in electric
+    assert "# WARNING " in logs_since(v4_host, since, "redis")
+    line = v4_host.log_error("webapp", "Unhandled error in the run engine")
+    assert logs_since(v4_host, since, "webapp").splitlines()[-1] == line
+    assert json.loads(line)["level"] == "error"
+
+
+def test_runbook_backups_as_the_cron_left_them(spare_host):
+    spare_host.reset("runbook")
+    names = spare_host.runbook_backups(nights=5, gap_after=3, gap_days=21)
+    cut, fake = "trigger-db-20260101-0300.sql.gz", "trigger-db-20260102-0300.sql.gz"
+    spare_host.add_truncated_dump(cut)
+    spare_host.add_fake_dump(fake)
+    files = spare_host.backup_files()
+    assert set(files) == {*names, "README.txt", cut, fake}
+    assert files[names[0]] * 0.4 < files[cut] < files[names[0]] * 0.6
+    folder = "/opt/trigger/backups"
+    stamps = spare_host.run(f"cd {folder} && stat -c '%n %y' {' '.join([*names, cut])}").stdout
+    for line in stamps.splitlines():
+        name, day, clock = line.split()[:3]
+        assert name[11:19] == day.replace("-", "") and clock.startswith("03:00:")
+    days = [time.mktime(time.strptime(n[11:19], "%Y%m%d")) / 86400 for n in names]
+    assert days[2] - days[1] > 20 and days[-1] - days[2] < 3
+    dump = spare_host.run(f"zcat {folder}/{names[-1]}").stdout
+    assert "cluster dump complete" in dump and '"TaskRun"' in dump
+    assert spare_host.run(f"gzip -t {folder}/{cut}", check=False).returncode
+    assert "Error response" in spare_host.run(f"zcat {folder}/{fake}").stdout
+    assert "pg_dumpall -U trigger" in spare_host.run("cat /etc/cron.d/trigger-db-backup").stdout
+
+
+UPSTREAM_SERVICES = {"webapp", "postgres", "redis", "electric", "clickhouse", "registry", "minio",
+                     "s2-init", "s2", "supervisor", "docker-proxy"}
+
+
+def test_upstream_layout_resets_healthy_on_loopback(spare_host):
+    host = spare_host
+    host.reset("upstream")
+    assert http_status(f"http://{host.address}:8030/healthcheck") == 200
+    counts = host.row_counts()
+    assert {k: counts[k] for k in SEEDED} == SEEDED and counts["_prisma_migrations"] == 5
+    assert host.psql("select current_user, current_database()") == "postgres|main"
+    listing = host.compose("ps", "-a", "--format", "json").stdout
+    rows = [json.loads(line) for line in listing.splitlines()]
+    assert {r["Service"] for r in rows} == UPSTREAM_SERVICES
+    assert {r["Name"] for r in rows} == {f"trigger-{s}-1" for s in UPSTREAM_SERVICES}
+    assert host.run("readlink /opt/trigger/webapp/.env /opt/trigger/worker/.env").stdout.split() \
+        == ["../.env", "../.env"]
+    inspect = json.loads(host.run("docker inspect $(docker ps -aq)").stdout)
+    assert {c["HostConfig"]["NetworkMode"] for c in inspect} == {"host"}
+    assert all(c["Config"]["Image"].startswith(f"{REGISTRY}/") for c in inspect)
+    assert host.run("docker network ls --format '{{.Driver}}'").stdout.split() == ["host", "null"]
+    hosts = host.compose("exec", "-T", "webapp", "getent", "hosts", "postgres").stdout.split()
+    assert hosts[0] == f"127.100.{host.number}.2"
+    assert host.compose("exec", "-T", "redis", "redis-cli", "ping").stdout.strip() == "PONG"
+    assert_registry_asks_for_the_htpasswd_user(host)
+    assert "Failed to connect to platform" in host.compose("logs", "supervisor").stdout
+
+
+def assert_registry_asks_for_the_htpasswd_user(host):
+    url = f"http://127.100.{host.number}.6:5000/v2/"
+    assert http_status(url) == 401
+    env = dict(line.split("=", 1) for line in host.run("grep = /opt/trigger/.env").stdout.split())
+    login = base64.b64encode(f"registry-user:{env['DOCKER_REGISTRY_PASSWORD']}".encode())
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {login.decode()}"})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 200
