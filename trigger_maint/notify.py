@@ -51,9 +51,20 @@ def where(url: str) -> str:
     return origin(url)
 
 
+def scheme_of(url: str) -> str:
+    """The URL's scheme; "" when it cannot be read."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
 def scrub(text: str, url: str) -> str:
     """`text` on one line without any part of `url` beyond scheme://host[:port]."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return one_line(text.replace(url, "[hidden]"))
     for secret in (url, parts.netloc.rpartition("@")[0], parts.query, parts.path):
         if secret and secret != "/":
             text = text.replace(secret, "[hidden]")
@@ -66,7 +77,7 @@ def send(url: str, body: dict, timeout: float | None = None) -> None:
     One deadline (TIMEOUT unless given) covers connecting, sending and the whole answer.
     """
     limit = TIMEOUT if timeout is None else timeout
-    if urlsplit(url).scheme not in ("https", "http"):
+    if scheme_of(url) not in ("https", "http"):
         raise OSError("not an http(s) URL")
     data = json.dumps(body, default=str).encode()
     request = urllib.request.Request(url, data=data, method="POST",

@@ -52,7 +52,10 @@ def base_url(registry: str) -> str:
     if "://" in registry:
         return registry.rstrip("/")
     host = ALIASES.get(registry, registry).rstrip("/")
-    name = urllib.parse.urlsplit(f"//{host}").hostname or host
+    try:
+        name = urllib.parse.urlsplit(f"//{host}").hostname or host
+    except ValueError:  # "[::1" and the like: the request will say what is wrong
+        name = host
     scheme = "http" if name in LOCAL_HOSTS or name.startswith("127.") else "https"
     return f"{scheme}://{host}"
 

@@ -81,7 +81,11 @@ def request(url: str, *, what: str, timeout: float, method: str = "GET",
 
     `secret_headers` (credentials) are not repeated when the server redirects elsewhere.
     """
-    if urlsplit(url).scheme not in ("https", "http"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        raise ServiceError(f"{what}: unusable URL {one_line(url, 120)}") from None
+    if scheme not in ("https", "http"):
         raise ServiceError(f"{what}: not an http(s) URL: {origin(url)}")
     req = urllib.request.Request(url, method=method, headers=headers or {})
     for name, value in (secret_headers or {}).items():

@@ -116,6 +116,12 @@ def test_base_url_schemes():
     assert base_url("registry.example.com:5000") == "https://registry.example.com:5000"
     assert base_url("docker.io") == "https://registry-1.docker.io"
     assert base_url("http://mirror.lan:5000/") == "http://mirror.lan:5000"
+    assert base_url("[::1") == "https://[::1"
+
+
+def test_a_registry_name_urllib_cannot_use_is_a_service_error():
+    with pytest.raises(ServiceError, match=r"^registry \[::1: "):
+        Registry("[::1", timeout=1).digest("triggerdotdev/trigger.dev", "v4")
 
 
 def test_parse_challenge_of_ghcr():
