@@ -222,9 +222,14 @@ def newest_first(found: list[Backup]) -> list[Backup]:
     return sorted(found, key=lambda b: (b.taken_at, b.stamp), reverse=True)
 
 
-def newest_usable(found: list[Backup]) -> Backup | None:
-    """The newest backup that counts (verified or inspected, intact)."""
-    return next((b for b in newest_first(found) if b.usable), None)
+RESTORABLE = ("backup", "guard", "")  # what a restore takes by default (not safety dumps)
+
+
+def newest_usable(found: list[Backup], purposes: tuple[str, ...] | None = None) -> Backup | None:
+    """The newest backup that counts (verified or inspected, intact), of `purposes` when
+    given (a safety dump holds a replaced database beside the live one)."""
+    return next((b for b in newest_first(found) if b.usable
+                 and (purposes is None or b.purpose in purposes)), None)
 
 
 def find(found: list[Backup], wanted: str) -> Backup | None:

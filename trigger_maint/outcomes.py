@@ -171,6 +171,16 @@ def update_result(j: Journal, from_version: str | None, target: str, backup: str
     )
 
 
+def already(running: str, target: str) -> UpdateResult:
+    """An update whose target already runs: nothing to do, nothing started."""
+    return UpdateResult(
+        tx="", kind="update", outcome=UNCHANGED, exit_code=0,
+        message=f"nothing to change: {units.v(running)} runs already", version=running,
+        images={}, db_restored=False, restored_from="", safety_backup="", aside="",
+        migrations_before=None, migrations_after=None, health_failure="", logs={},
+        from_version=running, to_version=running, target=target)
+
+
 def rollback_result(j: Journal, point: str, reported: bool = False) -> RollbackResult:
     return RollbackResult(**_common(j, reported), point=point,
                           downtime_seconds=_float(j.facts.get("downtime_seconds")))

@@ -63,14 +63,31 @@ def container_problem(c: Container) -> str:
     return c.state
 
 
-def services_check(services, after: list[Container]) -> Check:
-    """Every expected service has a container, running and healthy (or completed)."""
+def last_errors(entries: list, inspected: list) -> dict[str, str]:
+    """The last line at error level or above each service logged since its container
+    started, noise or not: why a service that is down went down."""
+    found = {}
+    for raw, lines in _by_container(entries, inspected):
+        service, image = _identity(raw)
+        errors = logs.judge(lines, datetime.min.replace(tzinfo=UTC), service, image,
+                            logs.NoiseRules((), 0, ())) if lines else []
+        if errors:
+            found[service] = errors[-1].text[:200]
+    return found
+
+
+def services_check(services, after: list[Container], why: dict | None = None) -> Check:
+    """Every expected service has a container, running and healthy (or completed); for one
+    that is not, the last error it logged."""
     problems = []
+    why = why or {}
     for service in services:
         own = [c for c in after if c.service == service]
         if not own:
             problems.append(f"{service}: no container")
-        problems += [f"{service}: {p}" for p in map(container_problem, own) if p]
+        for problem in filter(None, map(container_problem, own)):
+            last = f" (last error: {why[service]})" if service in why else ""
+            problems.append(f"{service}: {problem}{last}")
     if problems:
         return _fail("services", "; ".join(problems))
     return _ok("services", f"{len(services)} running and healthy")
@@ -131,19 +148,30 @@ def redis_check(result: dict) -> Check:
     return _fail("redis", f"PING failed: {_last_line(output) or code}")
 
 
+def _by_container(entries: list, inspected: list):
+    """(docker inspect object, candidate log lines) of every container that has both."""
+    by_id = {str(raw.get("Id", "")): raw for raw in inspected or [] if isinstance(raw, dict)}
+    for entry in entries or []:
+        raw = by_id.get(str(entry.get("id", "")))
+        if raw is not None:
+            yield raw, entry.get("lines") or []
+
+
+def _identity(raw: dict) -> tuple[str, str]:
+    """A container's compose service (else its name) and image."""
+    config = raw.get("Config") or {}
+    service = (config.get("Labels") or {}).get("com.docker.compose.service", "") or \
+        str(raw.get("Name", "")).lstrip("/")
+    return service, str(config.get("Image") or "")
+
+
 def logs_check(entries: list, inspected: list, changed_at: datetime | None) -> Check:
     """No container logged a line at error level or above since it became healthy (or since
     the change, when that was later). Start-up noise and known harmless lines don't count."""
-    by_id = {str(raw.get("Id", "")): raw for raw in inspected or [] if isinstance(raw, dict)}
     findings = []
-    for entry in entries or []:
-        raw = by_id.get(str(entry.get("id", "")))
-        if raw is None:
-            continue
+    for raw, lines in _by_container(entries, inspected):
+        service, image = _identity(raw)
         config = raw.get("Config") or {}
-        service = (config.get("Labels") or {}).get("com.docker.compose.service", "") or \
-            str(raw.get("Name", "")).lstrip("/")
-        image = str(config.get("Image") or "")
         state = raw.get("State") or {}
         health = state.get("Health") or {}
         since = logs.healthy_since(state.get("StartedAt") or "", health.get("Log"),
@@ -151,7 +179,7 @@ def logs_check(entries: list, inspected: list, changed_at: datetime | None) -> C
                                    logs.startup_seconds(service, image))
         if changed_at is not None and changed_at > since:
             since = changed_at
-        findings += logs.judge(entry.get("lines") or [], since, service, image)
+        findings += logs.judge(lines, since, service, image)
     if findings:
         return _fail("logs", logs.summary(findings))
     return _ok("logs", "no error lines since the services became healthy")
@@ -212,7 +240,8 @@ def verify_report(host: str, facts, intended: str, observe_seconds: int,
     before = list(installation.containers)
     after = containers(raw.get("containers_after"))
     checks = (
-        services_check(installation.services, after),
+        services_check(installation.services, after,
+                       last_errors(raw.get("logs"), raw.get("containers_after"))),
         restarts_check(before, after, observe_seconds),
         healthcheck_check(raw, installation.webapp_url),
         database_check(raw),

@@ -123,7 +123,8 @@ def run_restore(session, name: str | None = None,
             return _restored(session, j, str(j.facts.get("restored") or ""))
         abandon = before.tx
     found = backups.in_folder(facts.folder)
-    chosen = backups.find(found, name) if name else backups.newest_usable(found)
+    chosen = backups.find(found, name) if name else backups.newest_usable(
+        found, backups.RESTORABLE)
     if chosen is None:
         if name:
             raise ConfigError(f"{session.label}: no backup {name!r} in {pre.backup_dir} "

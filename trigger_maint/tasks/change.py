@@ -163,5 +163,5 @@ def report_change(session, task_name: str, action, describe) -> None:
     if isinstance(done, Planned):
         emit(session, task_name, {"dry_run": True, "plan": done.plan.as_data()}, "")
         return
-    emit(session, task_name, {task_name: plain(done)}, describe(done), exit_code=done.exit_code)
+    emit(session, task_name, plain(done), describe(done), exit_code=done.exit_code)
     check_exit(session, done.exit_code, done.message)

@@ -38,4 +38,4 @@ def cleanup(c, plan=False, dry_run=False, json=False, scripts=False):
     backups (keep the newest trigger.backups_keep, whoever made them)."""
     session = session_for(c, dry_run, json, scripts)
     result = run_cleanup(session, plan_only=plan)
-    emit(session, "cleanup", {"cleanup": plain(result)}, describe(result))
+    emit(session, "cleanup", plain(result), describe(result))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..installation import Preflight
-from ..output import emit
+from ..output import emit, plain
 from ..units import v
 from .common import phase_task, run_preflight, session_for
 
@@ -35,4 +35,4 @@ def preflight(c, layout=None, path=None, dry_run=False, json=False, scripts=Fals
     and the backup folder it uses."""
     session = session_for(c, dry_run, json, scripts, layout=layout, path=path)
     found = run_preflight(session)
-    emit(session, "preflight", {"preflight": found}, describe(found))
+    emit(session, "preflight", plain(found), describe(found))

@@ -122,6 +122,6 @@ def reboot(c, force=False, reboot=False, yes=False, dry_run=False, json=False, s
     if result.wanted and not result.done and not session.dry_run:
         raise UnsafeError(f"{session.label}: {result.reason}")
     code = CHECK_FAILED if result.verify is not None and not result.verify.ok else 0
-    emit(session, "reboot", {"reboot": plain(result)}, describe(result), exit_code=code)
+    emit(session, "reboot", plain(result), describe(result), exit_code=code)
     if result.verify is not None:
         check_exit(session, code, failure(result.verify, "verify after reboot"))

@@ -142,6 +142,6 @@ def research(c, target=None, allow_major=False, pre=False, dry_run=False, json=F
     session = session_for(c, dry_run, json, scripts)
     found = run_research(session, target=target, allow_major=allow_major, pre=pre)
     code = 0 if found.ok else CHECK_FAILED
-    emit(session, "research", {"research": plain(found)},
+    emit(session, "research", plain(found),
          describe(found, session.settings.registry), exit_code=code)
     check_exit(session, code, "an advisory affects the running version")

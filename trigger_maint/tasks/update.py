@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from .. import backups, points, transactions
 from ..confirm import UNATTENDED, Confirm, from_flags
 from ..errors import UnsafeError
-from ..outcomes import Planned, UpdateResult, describe_update, update_result
+from ..inventory import normalize_version
+from ..outcomes import Planned, UpdateResult, already, describe_update, update_result
 from ..plans import room, tx_id, update_gate, update_plan
 from ..units import v
 from ..updating import check_direction, check_hazards, choose_target, hazards_for, pin_args
@@ -53,6 +54,10 @@ def run_update(session, target=None, force=False, ack=(),
             return _result(session, j, j.facts.get("from_version") or running,
                            j.facts.get("target") or "")
         abandon = before.tx
+    if tag and running and normalize_version(tag) == running:
+        done = already(running, tag)
+        session.outcomes["update"] = done
+        return done
     try:
         check_direction(running, tag)
         check_hazards(hazards_for(running, tag, session.outcomes.get("research")), ack)

@@ -34,5 +34,6 @@ def verify(c, observe_seconds=None, dry_run=False, json=False, scripts=False):
     session = session_for(c, dry_run, json, scripts, observe_seconds=observe_seconds)
     report = run_verify(session)
     code = 0 if report.ok else CHECK_FAILED
-    emit(session, "verify", {"verify": plain(report)}, describe(report), exit_code=code)
+    emit(session, "verify", plain(report), describe(report),
+         exit_code=code)
     check_exit(session, code, failure(report))
