@@ -2,10 +2,10 @@
 waits for a dependency. Copied into every stand-in image; the rig imports it too."""
 
 import datetime
+import http.client
 import json
 import os
 import socket
-import sys
 import time
 import urllib.parse
 
@@ -150,8 +150,6 @@ def redis_error(host: str, port: int) -> str | None:
 
 def http_error(url: str) -> str | None:
     """None if url answers 2xx, else why not (Node.js words)."""
-    import http.client
-
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     error = tcp_error(parts.hostname or "", port)
@@ -181,10 +179,3 @@ def retry(check, on_error, interval: float = 1.0, limit: float = 600) -> bool:
             return False
         time.sleep(interval)
 
-
-def log_to(stream=sys.stdout):
-    """A printer of lines to stream, flushed."""
-    def write(*lines: str) -> None:
-        for line in lines:
-            print(line, file=stream, flush=True)
-    return write

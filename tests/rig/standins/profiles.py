@@ -177,9 +177,6 @@ class ClickHouse(Profile):
     service = "clickhouse"
     log_requests = False
 
-    def ports(self, port: int) -> list[int]:
-        return []
-
     def listening(self, address: str, port: int) -> None:
         threading.Thread(target=self.native, args=(address,), daemon=True).start()
         self.log("info", f"Listening for http://{address}:{port}")
