@@ -16,15 +16,15 @@ from .test_maintaining import STARTED, make_run
 
 
 def finished_run(**replace):
+    """A finished run and its checklist."""
     run = make_run(**replace)
-    run.checklist = cl.build(run, 80)
-    return run
+    return run, cl.build(run, 80)
 
 
 def test_reports_are_written_private_and_named_by_host_and_time(tmp_path):
     s = settings({"report_dir": str(tmp_path / "reports")})
-    run = finished_run()
-    files = report.write(s, run, run.checklist)
+    run, checklist = finished_run()
+    files = report.write(s, run, checklist)
     assert files == {"markdown": str(tmp_path / "reports/127.0.0.29-2222-20261201-040005.md"),
                      "json": str(tmp_path / "reports/127.0.0.29-2222-20261201-040005.json")}
     for path in files.values():
@@ -33,7 +33,7 @@ def test_reports_are_written_private_and_named_by_host_and_time(tmp_path):
     doc = json.loads(open(files["json"]).read())
     assert doc["host"] == "127.0.0.29:2222" and doc["exit_code"] == 0
     assert "- [x] Images cleaned up" in open(files["markdown"]).read()
-    again = report.write(s, run, run.checklist)  # same host, same second: a new name
+    again = report.write(s, run, checklist)  # same host, same second: a new name
     assert again["json"].endswith("-040005-2.json") and open(files["json"]).read() == \
         json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -41,18 +41,18 @@ def test_reports_are_written_private_and_named_by_host_and_time(tmp_path):
 def test_report_dir_expands_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     s = settings({"report_dir": "~/state/tm"})
-    run = finished_run()
-    files = report.write(s, run, run.checklist)
+    run, checklist = finished_run()
+    files = report.write(s, run, checklist)
     assert files["markdown"].startswith(str(tmp_path / "state/tm") + "/")
 
 
 def test_history_keeps_every_run_and_filters_by_host(tmp_path):
     s = settings({"report_dir": str(tmp_path)})
     for minute in range(4):
-        run = finished_run()
+        run, checklist = finished_run()
         run.started_at = STARTED.replace(minute=minute)
-        report.write(s, run, run.checklist)
-    other = finished_run(update=Step("update", Outcome.SKIPPED, reason="--no-update"))
+        report.write(s, run, checklist)
+    other, _ = finished_run(update=Step("update", Outcome.SKIPPED, reason="--no-update"))
     other.host, other.policy = "10.0.0.5", Policy(no_update=True)
     report.write(s, other, cl.build(other, 80))
     assert len(report.history(s, last=0)) == 5
@@ -64,8 +64,8 @@ def test_history_keeps_every_run_and_filters_by_host(tmp_path):
 
 def test_a_torn_history_line_is_skipped_not_fatal(tmp_path):
     s = settings({"report_dir": str(tmp_path)})
-    run = finished_run()
-    report.write(s, run, run.checklist)
+    run, checklist = finished_run()
+    report.write(s, run, checklist)
     with open(tmp_path / report.HISTORY, "a") as out:
         out.write('{"host": "127.0.0.29:2222", "exit_')
     assert len(report.history(s)) == 1
@@ -75,9 +75,9 @@ def test_parallel_hosts_append_whole_lines(tmp_path):
     s = settings({"report_dir": str(tmp_path)})
 
     def one(n):
-        run = finished_run()
+        run, checklist = finished_run()
         run.host = f"host-{n}"
-        report.write(s, run, run.checklist)
+        report.write(s, run, checklist)
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(12)]
     for t in threads:
@@ -90,13 +90,13 @@ def test_parallel_hosts_append_whole_lines(tmp_path):
 
 def test_describe_lists_runs_newest_last(tmp_path):
     s = settings({"report_dir": str(tmp_path)})
-    run = finished_run()
-    report.write(s, run, run.checklist)
-    failed = finished_run(update=Step("update", Outcome.FAILED, code=5,
-                                      reason="rolled back to v4.5.10"),
-                          cleanup=Step("cleanup", Outcome.SKIPPED, reason="the update failed"))
+    run, checklist = finished_run()
+    report.write(s, run, checklist)
+    failed, failed_checklist = finished_run(
+        update=Step("update", Outcome.FAILED, code=5, reason="rolled back to v4.5.10"),
+        cleanup=Step("cleanup", Outcome.SKIPPED, reason="the update failed"))
     failed.started_at = STARTED.replace(hour=5)
-    report.write(s, failed, failed.checklist)
+    report.write(s, failed, failed_checklist)
     text = report.describe(report.history(s), "127.0.0.29:2222", str(tmp_path))
     lines = text.splitlines()
     assert lines[0] == "2 maintain run(s) for 127.0.0.29:2222"
