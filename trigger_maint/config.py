@@ -36,7 +36,7 @@ class Settings:
     project: str = ""  # compose project name; empty = the layout's
     webapp_url: str = ""  # /healthcheck URL probed on the host; empty = from .env and layout
     domain: str = ""  # public name whose TLS certificate is checked from the host
-    backup_dir: str = "/var/backups/trigger"  # backup folder on the host; empty = automatic
+    backup_dir: str = ""  # backup folder on the host; empty = found (see docs/configuration.md)
     backups_keep: int = 7  # verified backups kept by cleanup
     backup_compression: str = "auto"  # auto (zstd when the host has it, else gzip), gzip, zstd
     backup_max_age_hours: int = 26  # status fails when the newest backup is older

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from . import checklist as cl
 from . import status_report
 from .checks import SEVERITY
-from .config import Settings, with_overrides
+from .config import Settings, kind_of, with_overrides
 from .errors import CHECK_FAILED, ConfigError
 from .output import plain
 
@@ -78,7 +78,8 @@ def _entry(name: str, value) -> dict:
     if isinstance(value, str):
         return {"host": value}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"trigger.hosts.{name}: expected a mapping or a host, got {value!r}")
+        raise ConfigError(f"trigger.hosts.{name}: expected a mapping or a host, "
+                          f"got {kind_of(value)}")
     return dict(value)
 
 
@@ -88,7 +89,8 @@ def inventory_member(name: str, value, base: Settings) -> Member:
     entry = _entry(name, value)
     host = entry.pop("host", name)
     if not isinstance(host, str) or not host:
-        raise ConfigError(f"trigger.hosts.{name}.host: expected user@host[:port], got {host!r}")
+        raise ConfigError(f"trigger.hosts.{name}.host: expected user@host[:port], "
+                          f"got {kind_of(host)}")
     fleet_keys = sorted(FLEET_KEYS & set(entry))
     if fleet_keys:
         raise ConfigError(f"trigger.hosts.{name}: {', '.join(fleet_keys)} apply to the whole "
@@ -118,7 +120,8 @@ def group_names(s: Settings, group: str) -> list[str]:
     if isinstance(names, str):
         names = names.replace(",", " ").split()
     if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"trigger.groups.{group}: expected a list of host names, got {names!r}")
+        raise ConfigError(f"trigger.groups.{group}: expected a list of host names, "
+                          f"got {kind_of(names)}")
     missing = [n for n in names if n not in s.hosts]
     if missing:
         raise ConfigError(f"trigger.groups.{group}: {', '.join(missing)} not in trigger.hosts")

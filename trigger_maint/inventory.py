@@ -131,21 +131,23 @@ def _env(raw: dict) -> dict:
 
 def running_version(webapp: dict | None, image: dict | None, core_package: str,
                     pinned_tag: str = "") -> RunningVersion:
-    """Read the version from env, OCI label, packages/core/package.json, then the tag."""
+    """The version from env, OCI label, an exact version tag, then core package.json."""
     webapp = webapp or {}
     image = image or {}
     ref = (webapp.get("Config") or {}).get("Image", "")
     tag = image_tag(ref)
     labels = (image.get("Config") or {}).get("Labels") or {}
+    # An exact version tag outranks packages/core/package.json, which can lag the release
+    # (upstream's docker-only v3.3.18 still says 3.3.17).
     candidates = [
         ("BUILD_APP_VERSION", _env(webapp).get("BUILD_APP_VERSION")),
         ("label", labels.get("org.opencontainers.image.version")),
+        ("tag", tag),
     ]
     try:
         candidates.append(("package.json", json.loads(core_package).get("version")))
     except (ValueError, AttributeError):
         pass
-    candidates.append(("tag", tag))
     version, source = None, "unknown"
     for name, value in candidates:
         if normalize_version(value):

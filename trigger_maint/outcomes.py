@@ -203,7 +203,9 @@ def message(j: Journal) -> str:
         return f"nothing to change: {runs}"
     why = j.error or "no reason recorded"
     parts = [f"{j.kind} failed at {j.failed_step or '?'}: {why}"]
-    if j.outcome == ROLLED_BACK:
+    if j.outcome == ROLLED_BACK and not any(s.name == "recreate" for s in j.steps):
+        parts.append(f"nothing was stopped; what had changed was put back: {runs}")
+    elif j.outcome == ROLLED_BACK:
         parts.append(f"rolled back: {runs}")
     elif j.changed:
         parts.append(f"the host may be half-changed: {runs}")

@@ -10,6 +10,7 @@ from fabric import Connection
 from invoke import Exit, task
 
 from ..config import Settings, from_context
+from ..conventions import with_fabric_defaults
 from ..errors import INTERRUPTED, ConfigError, MaintError
 from ..fleet import inventory_member
 from ..output import document, print_json
@@ -32,10 +33,14 @@ def _target(c, settings: Settings) -> tuple[Connection, Settings, str]:
     """The connection, settings and name for the task's host: an inventory name given with
     -H is looked up in trigger.hosts and gets that entry's host and settings."""
     name = getattr(c, "original_host", None) or getattr(c, "host", "")
+    label = host_label(c)
     if name in settings.hosts:
         member = inventory_member(name, settings.hosts[name], settings)
-        return Connection(member.host, config=c.config), member.settings, name
-    return c, settings, host_label(c)
+        c, settings, label = Connection(member.host, config=c.config), member.settings, name
+    timeouts = c.config.get("timeouts", {})
+    connect = c.connect_kwargs.get("timeout") or c.connect_timeout or timeouts.get("connect")
+    return c, with_fabric_defaults(settings, connect, timeouts.get("command"),
+                                   dict(c.ssh_config)), label
 
 
 def session_for(c, dry_run: bool = False, json_output: bool = False, scripts: bool = False,
