@@ -17,6 +17,7 @@ from trigger_maint.errors import ConfigError, ConnectError, OperationError
 from trigger_maint.fleet import HostOutcome, HostResult, Member
 from trigger_maint.fleet_runner import FleetContext, FleetExecutor, MemberConnection, run_fleet
 from trigger_maint.program import TriggerMaint
+from trigger_maint.remote import Session
 from trigger_maint.tasks.fleet import EXECUTOR_HINT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,8 @@ def test_report_files_markdown_and_json():
 
 @pytest.fixture
 def offline(monkeypatch):
-    monkeypatch.setattr(MemberConnection, "open_checked", lambda self: None)
+    """Sessions that never connect; the jobs only see their session."""
+    monkeypatch.setattr(Session, "open", lambda self: None)
     return Config()
 
 
@@ -261,23 +263,32 @@ def test_status_row_is_the_worst_state_per_topic():
     from trigger_maint.checks import Check, StatusReport
 
     report = StatusReport(host="acme", checks=(
-        Check("container webapp", "ok", "running, healthy"),
-        Check("container redis", "fail", "exited (exit code 0)"),
-        Check("webapp /healthcheck", "ok", "HTTP 200"),
-        Check("disk /", "warn", "83%, 20 GiB free"),
-        Check("disk /var/lib/docker", "ok", "40%"),
-        Check("certificate trigger.acme.test", "ok", "2026-03-01"),
+        Check("containers", "ok", "running, healthy", item="webapp"),
+        Check("containers", "fail", "exited (exit code 0)", item="redis"),
+        Check("webapp", "ok", "HTTP 200", item="/healthcheck"),
+        Check("disk", "warn", "83%, 20 GiB free", item="/"),
+        Check("disk", "ok", "40%", item="/var/lib/docker"),
+        Check("certificate", "ok", "2026-03-01", item="trigger.acme.test"),
         Check("backup", "unknown"),
         Check("reboot", "ok", "not required"),
-        Check("version", "ok", "v4.5.11, up to date"),
-        Check("default secrets", "ok"),
+        Check("version", "ok", "v4.5.11, up to date", data={"running": "4.5.11"}),
+        Check("secrets", "ok"),
     ))
     row = fleet.status_result(report)
     assert row.exit_code == 1 and row.before == "v4.5.11"
     assert row.items == {"containers": "FAIL", "disk": "WARN", "certificate": "ok",
                          "backup": "UNKNOWN", "reboot": "ok", "version": "ok", "other": "ok"}
-    assert row.message.startswith("status NOT OK: 10 checks, 1 failed (container redis); "
+    assert row.message.startswith("status NOT OK: 10 checks, 1 failed (containers redis); "
                                   "1 unknown (backup)")
+    assert row.data is report
+
+
+def test_every_check_name_has_its_topic_or_other():
+    from trigger_maint.checks import NAMES
+
+    topics = {name for _, names in fleet.STATUS_TOPICS for name in names}
+    assert topics <= set(NAMES)
+    assert set(NAMES) - topics == {"secrets", "run_containers"}
 
 
 def test_verify_row_names_the_failed_checks():
@@ -292,6 +303,7 @@ def test_verify_row_names_the_failed_checks():
     assert row.items == {"services": "ok", "healthcheck": "fail"}
     assert row.message == ("verify failed: healthcheck (http://127.0.0.1:8030/healthcheck: "
                            "HTTP 500 (ERROR))")
+    assert row.data["ok"] is False and row.data["checks"][1]["state"] == "fail"
 
 
 def test_maintain_row_has_the_checklist_and_the_failed_phase():
@@ -306,17 +318,32 @@ def test_maintain_row_has_the_checklist_and_the_failed_phase():
                           Step("preflight", Outcome.OK),
                           Step("update", Outcome.FAILED, code=5,
                                reason="update to v4.5.14 failed; rolled back to v4.5.10")])
-    run.checklist = checklist.build(run, 80)
-    files = {"markdown": "/r/acme-20260105-100000.md", "json": "/r/acme-20260105-100000.json"}
-    history = [{"host": "acme", "started_at": "2026-01-05T10:00:00Z", "files": files}]
-    assert fleet.maintain_files(run, history) == files
-    assert fleet.maintain_files(run, [{**history[0], "started_at": "2026-01-04T10:00:00Z"}]) == {}
-    row = fleet.maintain_result(run, files)
-    assert row.exit_code == 5 and row.report == files["markdown"]
+    built = checklist.build(run, 80)
+    run.complete = built.complete
+    run.files = {"markdown": "/r/acme-20260105-100000.md",
+                 "json": "/r/acme-20260105-100000.json"}
+    row = fleet.maintain_result(run, built)
+    assert row.exit_code == 5 and row.report == run.files["markdown"]
     assert list(row.items) == list(checklist.ITEMS)
     assert row.items["update"] == "open"
     assert row.message == "update: update to v4.5.14 failed; rolled back to v4.5.10"
-    assert row.data["files"] == files and row.data["exit_code"] == 5
+    assert row.data["files"] == run.files and row.data["exit_code"] == 5
+    assert fleet.state_of(row) == fleet.FAILED
+
+
+def test_a_maintain_row_without_a_failed_phase_names_the_open_boxes():
+    from trigger_maint import checklist
+    from trigger_maint.maintaining import Outcome, Policy, Step
+
+    from .test_maintaining import make_run
+
+    run = make_run(Policy(no_update=True),
+                   update=Step("update", Outcome.SKIPPED, reason="--no-update"))
+    row = fleet.maintain_result(run, checklist.build(run, 80))
+    assert (row.exit_code, row.before, row.after) == (1, "v4.5.10", "v4.5.10")
+    assert row.message == "open: update (v4.5.12 available, not installed: --no-update)"
+    good = make_run()
+    assert fleet.maintain_result(good, checklist.build(good, 80)).message == ""
 
 
 def test_announcement_names_host_time_and_result():
