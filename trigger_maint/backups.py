@@ -80,6 +80,8 @@ class Backup:
     volumes: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # why it cannot be trusted (empty: it can, or unknown)
 
+    JSON_PROPERTIES = ("verified", "inspected", "usable", "restore_tested", "compression")
+
     @property
     def taken_at(self) -> datetime:
         """When the dump was finished: its record's time, else the file's."""

@@ -18,7 +18,10 @@ SCHEMA = "trigger-maint/1"
 def plain(value):
     """A JSON-ready copy of dataclasses, enums, datetimes, tuples and sets."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # JSON_PROPERTIES: what a type computes from its fields that readers need too
+        names = [f.name for f in dataclasses.fields(value)]
+        names += list(getattr(value, "JSON_PROPERTIES", ()))
+        return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

@@ -5,7 +5,6 @@ Every failure path also proves that nothing was lost: the earlier backups are by
 """
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
@@ -19,10 +18,14 @@ import pytest
 from tests.rig import proc
 from tests.rig.config import KNOWN_HOSTS, REGISTRY
 
-BACKUP_DIR = "/var/backups/trigger"
 MARKER = "-- PostgreSQL database cluster dump complete"
-ALL_CHECKS = {"gzip_intact", "complete", "rows_match", "size_plausible", "restore_rows",
+ALL_CHECKS = {"intact", "complete", "rows_match", "size_plausible", "restore_rows",
               "restore_migrations"}
+
+
+def backup_dir(host) -> str:
+    """The folder trigger-maint finds: the runbook's own, else /var/backups/trigger."""
+    return "/opt/trigger/backups" if host.layout == "runbook" else "/var/backups/trigger"
 
 
 def _fresh(host, layout):
@@ -59,7 +62,7 @@ def start_cli(host, tmp_path, *args) -> subprocess.Popen:
 
 def folder(host) -> dict[str, str]:
     """SHA-256 of every entry in the backup folder, hidden ones included ("dir" for folders)."""
-    out = host.run(f"cd {BACKUP_DIR} 2>/dev/null || exit 0; for f in * .[!.]*; do "
+    out = host.run(f"cd {backup_dir(host)} 2>/dev/null || exit 0; for f in * .[!.]*; do "
                    '[ -e "$f" ] || continue; if [ -d "$f" ]; then echo "dir  $f"; '
                    'else sha256sum -- "$f"; fi; done').stdout
     return {name: digest for digest, name in (line.split("  ", 1) for line in out.splitlines())}
@@ -125,7 +128,8 @@ def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path)
                "--json")
     assert done.returncode == 0, done.stderr
     made = json.loads(done.stdout)["backup"]
-    stamp = made["name"][len("trigger-db-"):-len(".sql.gz")]
+    stamp = made["stamp"]
+    assert made["name"] == f"trigger-db-{stamp}.sql.zst" and made["compression"] == "zstd"
     assert made["verified"] is True and made["problems"] == []
     assert made["checks"] == dict.fromkeys(ALL_CHECKS, True)
     rows = v4.row_counts()
@@ -139,19 +143,22 @@ def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path)
 
     names = {made["name"], f"trigger-db-{stamp}.json", made["files_archive"], *made["volumes"]}
     assert made["volumes"] == [f"trigger-volume-{stamp}-shared.tar.gz"]
-    modes = v4.run(f"cd {BACKUP_DIR} && stat -c '%n %a' * .[!.]* 2>/dev/null; true").stdout
+    modes = v4.run(f"cd {backup_dir(v4)} && stat -c '%n %a' * .[!.]* 2>/dev/null; true").stdout
     assert dict(line.split() for line in modes.splitlines()) == dict.fromkeys(names, "600")
     on_host = folder(v4)
     assert on_host[made["name"]] == made["sha256"]
-    sidecar = json.loads(v4.run(f"cat {BACKUP_DIR}/trigger-db-{stamp}.json").stdout)
-    assert set(sidecar) == {"file", "started_at", "finished_at", "size", "sha256",
+    sidecar = json.loads(v4.run(f"cat {backup_dir(v4)}/trigger-db-{stamp}.json").stdout)
+    assert set(sidecar) == {"file", "origin", "purpose", "compression", "started_at",
+                            "finished_at", "size", "sha256", "uncompressed_bytes",
                             "postgres_version", "trigger_version", "layout", "images",
-                            "row_counts", "migrations", "verified", "checks", "files_archive",
-                            "volumes"}
+                            "databases", "row_counts", "migrations", "verified", "checks",
+                            "files_archive", "volumes"}
+    assert (sidecar["origin"], sidecar["purpose"]) == ("trigger-maint", "backup")
+    assert sidecar["databases"] == ["main", "postgres", "template1"]
     assert sidecar["file"] == made["name"] and sidecar["finished_at"].endswith("Z")
-    archive = v4.run(f"tar -tzf {BACKUP_DIR}/{made['files_archive']}").stdout.split()
+    archive = v4.run(f"tar -tzf {backup_dir(v4)}/{made['files_archive']}").stdout.split()
     assert sorted(archive) == [".env", "webapp/docker-compose.yml", "worker/docker-compose.yml"]
-    token = v4.run(f"tar -xzOf {BACKUP_DIR}/{made['volumes'][0]} ./worker_token").stdout
+    token = v4.run(f"tar -xzOf {backup_dir(v4)}/{made['volumes'][0]} ./worker_token").stdout
     assert token == v4.run("cat $(docker volume inspect --format '{{.Mountpoint}}' "
                            "trigger_shared)/worker_token").stdout
     assert v4.run("docker ps -aq --filter label=trigger-maint=verify-restore").stdout == ""
@@ -159,7 +166,10 @@ def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path)
     local = tmp_path / "dl" / made["name"]
     assert hashlib.sha256(local.read_bytes()).hexdigest() == made["sha256"]
     assert local.stat().st_mode & 0o777 == 0o600
-    assert gzip.decompress(local.read_bytes()).decode().rstrip().endswith(MARKER + "\n--")
+    plain_sql = subprocess.run(["zstd", "-q", "-dc", str(local)], capture_output=True,
+                               check=True).stdout
+    assert plain_sql.decode().rstrip().endswith(MARKER + "\n--")
+    assert len(plain_sql) == made_sidecar_bytes(v4, stamp)
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(names)
 
     listed = cli(v4, "backups", "--json")
@@ -174,8 +184,10 @@ def test_v4_backup_is_verified_complete_listed_and_downloaded(v4, cli, tmp_path)
 @pytest.fixture
 def baseline(v4, cli):
     """The backup folder (with at least one backup) and the rows before a failure path."""
-    if not folder(v4):
-        assert cli(v4, "backup").returncode == 0
+    if not folder(v4):  # gzip where the host has no zstd, or when configured so
+        made = cli(v4, "backup", "--json", env={"FABRIC_TRIGGER_BACKUP_COMPRESSION": "gzip"})
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["backup"]["name"].endswith(".sql.gz")
     return folder(v4), v4.row_counts()
 
 
@@ -248,16 +260,23 @@ def test_v4_missing_container_wrong_user_and_full_disk_leave_nothing(v4, cli, tm
     assert_nothing_lost(v4, *baseline)
 
 
+def made_sidecar_bytes(host, stamp: str) -> int:
+    sidecar = json.loads(host.run(f"cat {backup_dir(host)}/trigger-db-{stamp}.json").stdout)
+    return sidecar["uncompressed_bytes"]
+
+
 def broken_copy(host, made: dict, stamp: str) -> str:
     """A backup whose dump stops with an error halfway through the trigger database; its
     sidecar matches it, so restore gets past every check before the dump fails."""
-    src, dst = f"{BACKUP_DIR}/{made['name']}", f"{BACKUP_DIR}/trigger-db-{stamp}.sql.gz"
-    host.run(f"gzip -dc {src} | sed '/^COPY public.\"TaskRun\"/i SELECT 1/0;' | gzip -1 > {dst}")
+    folder_ = backup_dir(host)
+    src, dst = f"{folder_}/{made['name']}", f"{folder_}/trigger-db-{stamp}.sql.zst"
+    host.run(f"zstd -q -dc {src} | sed '/^COPY public.\"TaskRun\"/i SELECT 1/0;' "
+             f"| zstd -q -1 -c > {dst}")
     digest, size = host.run(f"sha256sum {dst} | cut -d' ' -f1; stat -c %s {dst}").stdout.split()
-    sidecar = {**made, "file": f"trigger-db-{stamp}.sql.gz", "sha256": digest, "size": int(size)}
-    sidecar = {k: v for k, v in sidecar.items() if k not in ("name", "path", "stamp", "problems")}
-    host.run(f"cat > {BACKUP_DIR}/trigger-db-{stamp}.json", input=json.dumps(sidecar))
-    return f"trigger-db-{stamp}.sql.gz"
+    sidecar = json.loads(host.run(f"cat {folder_}/trigger-db-{made['stamp']}.json").stdout)
+    sidecar.update(file=f"trigger-db-{stamp}.sql.zst", sha256=digest, size=int(size))
+    host.run(f"cat > {folder_}/trigger-db-{stamp}.json", input=json.dumps(sidecar))
+    return f"trigger-db-{stamp}.sql.zst"
 
 
 def test_runbook_restore_round_trip_and_failed_restore_puts_database_back(runbook, cli):
@@ -293,8 +312,12 @@ def test_runbook_restore_round_trip_and_failed_restore_puts_database_back(runboo
     assert restored.returncode == 0, restored.stderr
     result = json.loads(restored.stdout)
     assert runbook.row_counts() == rows
-    assert result["safety"]["row_counts"]["TaskRun"] == deleted["TaskRun"]
-    assert result["safety"]["verified"] is True and result["left_aside"] == []
+    listed = {b["name"]: b for b in json.loads(cli(runbook, "backups", "--json").stdout)[
+        "backups"]}
+    safety = listed[result["safety_backup"]]
+    assert safety["row_counts"]["TaskRun"] == deleted["TaskRun"]
+    assert safety["verified"] is True and safety["purpose"] == "safety"
+    assert result["left_aside"] == []
     assert proc.http_status(web) == 200
     assert sql(runbook, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") \
         == "postgres,template0,template1,trigger"
