@@ -1,37 +1,48 @@
 """cleanup on the rig: dangling images go but never a rollback point's, older points are
-released, old run containers go, backups rotate (newest 7 of 10 kept byte-identical, foreign
-files untouched), nothing rotates when the newest backup is not verified, images wait for
-verify after an update, and rollback still works after a prune."""
+released (tags, then the point), old run containers go, backups rotate (newest 7 of 10 kept
+byte-identical, and the guard dump a kept point needs; foreign files untouched), nothing at
+all while a change is under way or another run holds the lock, nothing rotates after a newest
+backup that failed its checks, images wait for verify after an update, and rollback still
+works after a prune."""
 
 import json
+import shlex
 
 from tests.rig.config import REGISTRY
 
 WEBAPP = f"{REGISTRY}/triggerdotdev/trigger.dev"
 BACKUPS = "/var/backups/trigger"
 POINTS = f"{BACKUPS}/rollback"
+TRANSACTIONS = f"{BACKUPS}/transactions"
 FOREIGN = ["notes.txt", "trigger-db-manual.sql.gz", "trigger-db-20250101-000000.sql.gz.partial",
            "pg_dumpall-20250101.sql"]
 STAMPS = [f"202601{day:02d}-030000" for day in range(1, 11)]  # oldest first
-SIDECAR = """{{"file": "trigger-db-{s}.sql.gz", "started_at": "2026-01-01T03:00:00Z",
- "finished_at": "2026-01-01T03:00:05Z", "size": $(stat -c %s trigger-db-{s}.sql.gz),
- "sha256": "$(sha256sum trigger-db-{s}.sql.gz | cut -d' ' -f1)", "postgres_version": "14",
- "trigger_version": "4.5.10", "layout": "v4", "images": {{}}, "row_counts": {{"TaskRun": 250}},
- "migrations": 5, "verified": {verified}, "checks": {{"gzip_intact": true, "complete": true,
- "rows_match": {verified}, "size_plausible": true}},
- "files_archive": "trigger-files-{s}.tar.gz", "volumes": ["trigger-volume-{s}-shared.tar.gz"]}}"""
+GUARDED = STAMPS[0]  # the guard dump of a rollback point cleanup keeps
+SIDECAR = """{{"file": "trigger-db-{s}.sql.zst", "origin": "trigger-maint", "purpose": "{purpose}",
+ "compression": "zstd", "started_at": "{t}:00Z", "finished_at": "{t}:05Z",
+ "size": $(stat -c %s trigger-db-{s}.sql.zst),
+ "sha256": "$(sha256sum trigger-db-{s}.sql.zst | cut -d' ' -f1)", "postgres_version": "14",
+ "trigger_version": "4.5.10", "layout": "v4", "images": {{}}, "databases": ["main"],
+ "row_counts": {{"TaskRun": 250}}, "migrations": 5, "verified": {verified},
+ "checks": {{"intact": true, "complete": true, "rows_match": {verified},
+ "size_plausible": true}}, "files_archive": "trigger-files-{s}.tar.gz",
+ "volumes": ["trigger-volume-{s}-shared.tar.gz"]}}"""
 
 
-def make_backups(host, stamps=STAMPS, unverified=()) -> None:
-    """Backup sets in the tool's format (dump, sidecar, files and volume archives) and
-    files that are not the tool's own."""
+def make_backups(host, stamps=STAMPS, unverified=(), guards=()) -> None:
+    """Backup sets in the tool's format (zstd dump, sidecar, files and volume archives, each
+    file's time the stamp's) and files that are not the tool's own."""
     lines = [f"mkdir -p {BACKUPS} && cd {BACKUPS}"]
     for s in stamps:
         verified = "false" if s in unverified else "true"
-        lines += [f"seq 1 {2000 + int(s[6:8])} | gzip > trigger-db-{s}.sql.gz",
+        when = f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[9:11]}:{s[11:13]}"
+        sidecar = SIDECAR.format(s=s, t=when, verified=verified,
+                                 purpose="guard" if s in guards else "backup")
+        lines += [f"seq 1 {2000 + int(s[6:8])} | zstd -q > trigger-db-{s}.sql.zst",
                   f"tar -czf trigger-files-{s}.tar.gz -C /opt/trigger .env",
                   f"tar -czf trigger-volume-{s}-shared.tar.gz -C /opt/trigger .env",
-                  f"cat > trigger-db-{s}.json <<EOF\n{SIDECAR.format(s=s, verified=verified)}\nEOF"]
+                  f"cat > trigger-db-{s}.json <<EOF\n{sidecar}\nEOF",
+                  f"touch -d '{when}:05Z' trigger-*-{s}*"]
     lines += [f"echo keep > {name}" for name in FOREIGN]
     lines.append("find . -maxdepth 1 -type f -exec chmod 600 {} +")
     host.run("\n".join(lines))
@@ -50,17 +61,36 @@ def images(host) -> set[str]:
     return set(host.run("docker images -a -q --no-trunc").stdout.split())
 
 
-def make_point(host, stamp: str, ids: dict, untagged=()) -> None:
-    """A rollback point as update records it: point.json, state, and rollback tags (but
-    none for the `untagged` services)."""
-    point = {"stamp": stamp, "created_at": "2026-01-01T03:00:00Z", "version": "4.5.10",
-             "target": "4.5.11", "backup": "", "migrations": 5,
-             "images": {svc: {"id": i, "ref": f"{WEBAPP}:x"} for svc, i in ids.items()}}
-    host.run(f"mkdir -p {POINTS}/{stamp} && cat > {POINTS}/{stamp}/point.json && "
-             f"echo done > {POINTS}/{stamp}/state", input=json.dumps(point))
+def make_point(host, stamp: str, ids: dict, untagged=(), guard: str = "") -> None:
+    """A rollback point as an update records it: point.json, images.tsv, state done, the
+    guard dump's record (when `guard` names a backup stamp) and rollback tags (but none for
+    the `untagged` services)."""
+    tags = {svc: f"trigger-maint/rollback:{stamp}-{svc}" for svc in ids}
+    point = {"stamp": stamp, "tx": f"{stamp}-update", "created_at": "2026-01-01T03:00:00Z",
+             "layout": "v4", "path": "/opt/trigger", "version": "4.5.10", "target": "4.5.11",
+             "migrations": 5, "files": [".env"],
+             "images": {svc: {"id": i, "ref": f"{WEBAPP}:x", "digest": "", "tag": tags[svc]}
+                        for svc, i in ids.items()}}
+    folder = f"{POINTS}/{stamp}"
+    tsv = "".join(f"{svc}\t{i}\t{WEBAPP}:x\t\n" for svc, i in ids.items())
+    host.run(f"mkdir -p {folder}/files && cp /opt/trigger/.env {folder}/files/ && "
+             f"printf %s {shlex.quote(json.dumps(point))} > {folder}/point.json && "
+             f"printf %s {shlex.quote(tsv)} > {folder}/images.tsv && echo done > {folder}/state")
+    if guard:
+        record = {"file": f"trigger-db-{guard}.sql.zst", "origin": "trigger-maint",
+                  "purpose": "guard", "sha256": ""}
+        host.run(f"cat > {folder}/guard.json", input=json.dumps(record))
     for svc, i in ids.items():
         if svc not in untagged:
-            host.run(f"docker tag {i} trigger-maint/rollback:{stamp}-{svc}")
+            host.run(f"docker tag {i} {tags[svc]}")
+
+
+def cut_off_change(host, tx: str) -> None:
+    """A change the host began and never ended (its runner is gone): CURRENT names it."""
+    begin = json.dumps({"t": 1767236400, "ev": "begin", "tx": tx, "kind": "update",
+                        "pid": 999999})
+    host.run(f"mkdir -p {TRANSACTIONS}/{tx} && cat > {TRANSACTIONS}/{tx}/journal.jsonl && "
+             f"echo {tx} > {TRANSACTIONS}/CURRENT", input=begin + "\n")
 
 
 def dangle(host, version: str) -> str:
@@ -84,39 +114,48 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     loose = dangle(h, "v4.5.16")  # nothing needs it
     old, mid, new = "20251201-030000", "20251215-030000", "20260101-030000"
     released = image_id(h, f"{WEBAPP}:v4.5.11")
-    make_point(h, old, {"webapp": released})
+    make_point(h, old, {"webapp": released}, guard=STAMPS[1])
     # Only the rollback tag holds it now (earlier tests may have pulled it as v4 or latest).
     h.run(f"docker image inspect -f '{{{{join .RepoTags \"\\n\"}}}}' {released}"
           " | grep -v '^trigger-maint/rollback:' | xargs -r docker rmi >/dev/null")
     make_point(h, mid, {"webapp": image_id(h, f"{WEBAPP}:v4.5.12"),
-                        "supervisor": needed_dangling}, untagged={"supervisor"})
+                        "supervisor": needed_dangling}, untagged={"supervisor"}, guard=GUARDED)
     make_point(h, new, {"webapp": image_id(h, f"{WEBAPP}:v4.5.10")})
     piled = h.pile_exited_containers(3, "runner")
     h.pile_exited_containers(2, "other")
-    make_backups(h)
+    make_backups(h, guards={GUARDED, STAMPS[1]})
     volumes = h.run("docker volume ls -q").stdout
     before_files, before_images = checksums(h), images(h)
 
     plan = cli(h, "cleanup", "--plan", "--json")
     assert plan.returncode == 0, plan.stderr
-    listed = json.loads(plan.stdout)["plan"]
+    doc = json.loads(plan.stdout)
+    assert (doc["task"], doc["ok"], doc["applied"], doc["removed"]) == ("cleanup", True, False,
+                                                                       [])
+    listed = doc["plan"]
     planned = {(i["kind"], i["name"]) for i in listed["items"]}
     assert f"image {needed_dangling[7:19]}: kept (a rollback point needs it)" in listed["kept"]
-    gone_sets = STAMPS[:3]
+    assert f"backup {GUARDED}: kept (a rollback point or a running change needs it)" in \
+        listed["kept"]
+    # The three oldest sets go, but the guard dump of kept point `mid`; the one of released
+    # point `old` goes with it.
+    gone_sets = STAMPS[1:3]
     assert planned == (
-        {("image", loose), ("tag", f"trigger-maint/rollback:{old}-webapp")}
+        {("image", loose), ("tag", f"trigger-maint/rollback:{old}-webapp"), ("point", old)}
         | {("backup", n) for n in before_files if any(s in n for s in gone_sets)
            and n not in FOREIGN})
-    assert len([p for p in planned if p[0] == "backup"]) == 3 * 4
-    dry = cli(h, "cleanup", "--dry-run")
+    assert len([p for p in planned if p[0] == "backup"]) == 2 * 4
+    dry = cli(h, "cleanup", "--dry-run", "--scripts")
     assert dry.returncode == 0, dry.stderr
     assert f"would remove  image     {loose}" in dry.stdout
-    assert "# ---- " in dry.stdout and "(would run, changes the host)" in dry.stdout
+    assert f"would remove  point     {old}" in dry.stdout
+    assert "# ---- " in dry.stderr and "(would run, changes the host)" in dry.stderr
     assert checksums(h) == before_files and images(h) == before_images
 
     run = cli(h, "cleanup", "--json", env={"FABRIC_TRIGGER_RUN_CONTAINER_MAX_AGE_HOURS": "0"})
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
+    assert result["applied"] is True and result["ok"] is True
     removed = {(r["item"]["kind"], r["item"]["name"]) for r in result["removed"]}
     assert removed == planned | {("container", n) for n in piled}
     assert result["left"] == []
@@ -126,6 +165,7 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     assert needed_dangling in after_images
     tags = h.run("docker images --format '{{.Tag}}' trigger-maint/rollback").stdout.split()
     assert sorted(tags) == [f"{mid}-webapp", f"{new}-webapp"]
+    assert h.run(f"ls {POINTS}").stdout.split() == [mid, new]
     names = h.run("docker ps -a --format '{{.Names}}'").stdout.split()
     assert not set(piled) & set(names)
     assert len([n for n in names if n.startswith("other-")]) == 2
@@ -134,21 +174,24 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     kept = {n: d for n, d in before_files.items() if not any(s in n for s in gone_sets)
             or n in FOREIGN}
     assert after_files == kept
-    assert len([n for n in after_files if n.endswith(".sql.gz") and n not in FOREIGN]) == 7
+    dumps = [n for n in after_files if n.endswith(".sql.zst") and n not in FOREIGN]
+    assert len(dumps) == 7 + 1  # the newest seven, and the guard dump kept point `mid` needs
 
-    # A newer backup that failed verification stops the rotation (8 verified sets would
-    # otherwise lose one); an update in progress stops image pruning.
+    # A change under way (here one whose runner was cut off): nothing at all goes.
     make_backups(h, ["20260111-030000", "20260112-030000"], unverified={"20260112-030000"})
     loose = dangle(h, "v4.5.16")
-    h.run(f"echo {new} > {POINTS}/IN_PROGRESS")
+    tx = "20260112-040000-update"
+    cut_off_change(h, tx)
     before_files = checksums(h)
     run = cli(h, "cleanup")
     assert run.returncode == 0, run.stderr
-    assert "the newest backup trigger-db-20260112-030000.sql.gz is not verified" in run.stdout
-    assert "images: left alone (an update is in progress" in run.stdout
+    assert f"images: left alone (change {tx} is under way" in run.stdout
+    assert f"backups: not rotated (change {tx} is under way)" in run.stdout
     assert checksums(h) == before_files and loose in images(h)
+    assert h.run(f"ls {POINTS}").stdout.split() == [mid, new]
 
-    h.run(f"rm {POINTS}/IN_PROGRESS && (flock /run/lock/trigger-maint.lock sleep 60 "
+    # Another run holds the host's lock: exit 4, nothing goes.
+    h.run(f"rm -r {TRANSACTIONS} && (flock /run/lock/trigger-maint.lock sleep 60 "
           ">/dev/null 2>&1 & echo $! > /run/holder) && sleep 0.3")
     try:
         busy = cli(h, "cleanup")
@@ -157,6 +200,15 @@ def test_cleanup_plans_then_prunes_keeping_what_rollback_needs(cli, v4_host):
     assert busy.returncode == 4, busy.stdout
     assert "another trigger-maint run is working on this host" in busy.stderr
     assert loose in images(h) and checksums(h) == before_files
+
+    # A newest backup that failed verification stops the rotation (older verified sets
+    # would otherwise go); images are pruned all the same.
+    run = cli(h, "cleanup")
+    assert run.returncode == 0, run.stderr
+    assert ("backups: not rotated (the newest backup trigger-db-20260112-030000.sql.zst "
+            "failed its checks") in run.stdout
+    assert f"removed       image     {loose}" in run.stdout
+    assert checksums(h) == before_files and loose not in images(h)
     assert h.row_counts() == counts
 
 
@@ -167,7 +219,7 @@ def test_after_an_update_prune_waits_for_verify_and_rollback_still_works(cli, v4
     assert cli(h, "backup").returncode == 0
     loose = dangle(h, "v4.5.16")
     # one run: update, cleanup (refused: not verified), verify, cleanup (prunes)
-    run = cli(h, "update", "--target", "v4.5.11", "cleanup", "verify", "cleanup",
+    run = cli(h, "update", "--target", "v4.5.11", "--yes", "cleanup", "verify", "cleanup",
               env={"FABRIC_TRIGGER_OBSERVE_SECONDS": "3"})
     assert run.returncode == 0, run.stderr
     first, second = run.stdout.split("verify: all checks passed")
@@ -181,6 +233,8 @@ def test_after_an_update_prune_waits_for_verify_and_rollback_still_works(cli, v4
     assert old_webapp in images(h)
     kept = json.loads(again.stdout)["plan"]["kept"]
     assert f"rollback point {point}: kept with its images" in kept
+    guard = json.loads(h.run(f"cat {POINTS}/{point}/guard.json").stdout)["file"]
+    assert guard in checksums(h)  # the guard dump the update took stays with its point
 
     back = cli(h, "rollback", "--yes")
     assert back.returncode == 0, back.stderr
