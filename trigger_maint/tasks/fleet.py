@@ -91,8 +91,9 @@ def run(c, task: str, job, *, group, parallel, canary=None, dry_run=False, json=
         paths = write_report(base.local_path("report_dir"),
                              fleet.report_files(doc, outcomes, stamp))
         doc["files"] = paths
-    if json:
-        print_json(document(f"fleet-{task}", None, doc["exit_code"], doc))
+    if json:  # the envelope names the task as it was called (fleet-status, ...)
+        body = {key: value for key, value in doc.items() if key != "task"}
+        print_json(document(f"fleet-{task}", None, doc["exit_code"], body))
     else:
         sys.stdout.write(fleet.table(outcomes) + "\n" + doc["summary"] + "\n")
         sys.stdout.writelines(f"fleet report: {path}\n" for path in paths if path.endswith(".md"))
