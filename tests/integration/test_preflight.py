@@ -28,14 +28,24 @@ EXPECTED = {
     "v3": ("v3", ["coordinator", "docker-provider", "postgres", "redis", "webapp"], "3.3.17"),
     "runbook": ("runbook", ["postgres", "redis", "webapp"], "4.5.10"),
 }
+# The backup folder preflight finds on a fresh host of each layout.
+BACKUP_DIRS = {"v4": "/var/backups/trigger", "v3": "/var/backups/trigger",
+               "runbook": "/opt/trigger/backups"}
+
+
+def preflight_doc(done) -> dict:
+    """The one JSON document of `preflight --json`."""
+    assert done.returncode == 0, done.stderr
+    (found,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (found["schema"], found["task"], found["ok"], found["exit_code"]) == (
+        "trigger-maint/1", "preflight", True, 0)
+    return found
 
 
 @pytest.mark.parametrize("fixture", ["v4_host", "v3_host", "runbook_host"])
 def test_each_layout_is_found_with_its_services_and_version(request, cli, fixture):
     host = request.getfixturevalue(fixture)
-    done = cli(host, "preflight", "--json")
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    found = preflight_doc(cli(host, "preflight", "--json"))
     layout, services, version = EXPECTED[host.layout]
     inst = found["installation"]
     assert inst["layout"]["name"] == layout
@@ -44,8 +54,27 @@ def test_each_layout_is_found_with_its_services_and_version(request, cli, fixtur
     assert inst["version"]["image_id"].startswith("sha256:")
     assert found["hostname"] == f"trigger-host-{host.number}"
     assert all(c["state"] == "running" for c in inst["containers"])
+    assert found["host"] == f"{host.address}:{host.port}"
+    assert found["backup_dir"] == BACKUP_DIRS[host.layout]
     text = cli(host, "preflight")
     assert f"layout {layout}" in text.stdout and f"v{version}" in text.stdout
+    assert f"backups     {BACKUP_DIRS[host.layout]} (" in text.stdout
+
+
+def test_the_backup_folder_is_found_unless_configured(host, cli):
+    """v4 keeps its backups in /var/backups/trigger, unless /opt/trigger/backups already
+    holds trigger-db dumps (a host kept by the runbook's cron); trigger.backup_dir wins."""
+    assert preflight_doc(cli(host, "preflight", "--json"))["backup_dir"] == "/var/backups/trigger"
+    host.run("mkdir -p /opt/trigger/backups && echo notes > /opt/trigger/backups/README.txt")
+    assert preflight_doc(cli(host, "preflight", "--json"))["backup_dir"] == "/var/backups/trigger"
+    host.runbook_backups(nights=2, gap_after=2, foreign=None)
+    found = preflight_doc(cli(host, "preflight", "--json"))
+    assert found["backup_dir"] == "/opt/trigger/backups"
+    assert "trigger-db dump" in found["backup_dir_reason"]
+    found = preflight_doc(cli(host, "preflight", "--json",
+                              env={"FABRIC_TRIGGER_BACKUP_DIR": "/srv/dumps"}))
+    assert (found["backup_dir"], found["backup_dir_reason"]) == (
+        "/srv/dumps", "configured (trigger.backup_dir)")
 
 
 def test_unknown_host_key_is_refused_then_accept_new_saves_it(host, cli, tmp_path):
