@@ -10,8 +10,6 @@ import pytest
 
 SEEDED = ("User", "Project", "RuntimeEnvironment", "TaskRun")
 FAST = {"FABRIC_TRIGGER_OBSERVE_SECONDS": "2"}
-FAIL_FAST = {**FAST, "FABRIC_TRIGGER_HEALTH_TIMEOUT": "45"}  # v4.5.14 never gets healthy
-BACKUPS = "/var/backups/trigger"
 
 
 @pytest.fixture
@@ -42,15 +40,22 @@ def webapp_image(host) -> str:
                     "--filter label=com.docker.compose.service=webapp)").stdout.strip()
 
 
+def folder(host) -> str:
+    """The backup folder trigger-maint finds on the host."""
+    return "/opt/trigger/backups" if host.layout == "runbook" else "/var/backups/trigger"
+
+
 def backups(host) -> dict[str, str]:
     """sha256 of every file in the backup folder (not the rollback points)."""
-    out = host.run(f"[ ! -d {BACKUPS} ] || find {BACKUPS} -maxdepth 1 -type f -printf '%f\\n' "
-                   f"| sort | (cd {BACKUPS} && xargs -r sha256sum)").stdout
+    d = folder(host)
+    out = host.run(f"[ ! -d {d} ] || find {d} -maxdepth 1 -type f -printf '%f\\n' "
+                   f"| sort | (cd {d} && xargs -r sha256sum)").stdout
     return {name: digest for digest, name in (line.split() for line in out.splitlines())}
 
 
 def sidecar(host, dump: str) -> dict:
-    return json.loads(host.run(f"cat {BACKUPS}/{dump.removesuffix('.sql.gz')}.json").stdout)
+    stem = dump.removesuffix(".sql.gz").removesuffix(".sql.zst")
+    return json.loads(host.run(f"cat {folder(host)}/{stem}.json").stdout)
 
 
 def boxes(doc: dict) -> dict:
@@ -114,16 +119,18 @@ def test_dry_run_failing_update_then_chained_tasks(runbook_host, cli, github, tm
     host = runbook_host
     rows, image = host.row_counts(), webapp_image(host)
 
-    plan = cli(host, "maintain", "--dry-run", env=FAST)
+    plan = cli(host, "maintain", "--dry-run", "--scripts", env=FAST)
     assert plan.returncode == 0, plan.stderr
-    for script in ("preflight", "status", "backup", "update", "verify", "cleanup-list"):
-        assert f": {script} (" in plan.stdout, script
+    for script in ("preflight", "status", "backup", "change-facts", "transaction", "verify",
+                   "cleanup-list"):
+        assert f": {script} (" in plan.stderr, script  # the scripts behind the plan
+    assert "plan: update" in plan.stdout and "guard dump" in plan.stdout
     assert "would update v4.5.10 to v4.5.12" in plan.stdout
     assert "dry run: nothing was changed" in plan.stdout
     assert backups(host) == {} and webapp_image(host) == image
     assert not (tmp_path / "reports").exists()
 
-    failed = cli(host, "maintain", "--yes", "--target", "v4.5.14", "--json", env=FAIL_FAST)
+    failed = cli(host, "maintain", "--yes", "--target", "v4.5.14", "--json", env=FAST)
     assert failed.returncode == 5, failed.stderr
     assert failed.stderr.strip().splitlines()[-1].startswith(
         f"trigger-maint: {host.address}:{host.port}: maintain: update failed (exit 5): ")
@@ -141,11 +148,12 @@ def test_dry_run_failing_update_then_chained_tasks(runbook_host, cli, github, tm
 
     # Chained tasks share one session: research's target reaches update, one backup is made
     # (and gates the update), and the host that was rolled back updates fine.
-    chained = cli(host, "research", "backup", "update", "verify", env=FAST)
+    chained = cli(host, "research", "backup", "update", "--yes", "verify", env=FAST)
     assert chained.returncode == 0, chained.stderr
-    assert chained.stderr.count("written and verified") == 1
+    assert chained.stderr.count("| backup: ") == 2  # one backup made: its start and its end
     new = set(backups(host)) - set(before)
-    assert len([n for n in new if n.endswith(".sql.gz")]) == 1
+    made = [n for n in new if ".sql." in n]
+    assert sorted(sidecar(host, n)["purpose"] for n in made) == ["backup", "guard"]
     assert {n: backups(host)[n] for n in before} == before
     assert webapp_image(host).endswith("/triggerdotdev/trigger.dev:v4.5.12")
     assert seeded(host.row_counts()) == seeded(rows)

@@ -27,7 +27,7 @@ from ..scripts.backups import (
     dump_inputs,
 )
 from ..scripts.base import install_inputs
-from .change import attach, budgets, execute, prepare, raise_for, report_change, resume
+from .change import attach, budgets, execute, planned, prepare, raise_for, report_change, resume
 from .common import check_exit, phase_task, run_preflight, session_for
 
 WINDOW = 8 * 1024 * 1024  # bytes asked for ahead of the writer while downloading: the memory bound
@@ -138,9 +138,7 @@ def run_restore(session, name: str | None = None,
                         facts={"backup": chosen.name, "taken": backups.summary(chosen)})
     what = f"replace the live database with {chosen.name} (taken {backups.summary(chosen)})"
     if session.dry_run:
-        planned = Planned("restore", plan, f"would {what}")
-        session.print(transactions.describe(plan))
-        return planned
+        return planned(session, pre, plan, f"would {what}")
     ok, why = confirm.allows(f"{session.label}: {what}?")
     if not ok:
         raise UnsafeError(f"{session.label}: restore not done: {why}")

@@ -165,3 +165,14 @@ def report_change(session, task_name: str, action, describe) -> None:
         return
     emit(session, task_name, plain(done), describe(done), exit_code=done.exit_code)
     check_exit(session, done.exit_code, done.message)
+
+
+def planned(session, pre: Preflight, plan: Plan, summary: str) -> Planned:
+    """A dry run's result: the plan shown for people (and, with --scripts, the scripts that
+    would carry it out, runner included)."""
+    session.print(transactions.describe(plan))
+    if session.show_scripts:
+        session.run(TRANSACTION, start_inputs(paths_of(pre), plan, runner(session, pre, plan)))
+    result = Planned(plan.kind, plan, summary)
+    session.outcomes[plan.kind] = result
+    return result

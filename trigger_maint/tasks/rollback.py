@@ -18,6 +18,7 @@ from .change import (
     budgets,
     execute,
     paths_of,
+    planned,
     prepare,
     raise_for,
     report_change,
@@ -85,10 +86,7 @@ def run_rollback(session, point=None, confirm: Confirm = UNATTENDED,
     what = f"roll back to {target.name} (v{target.version or '?'})" + (
         ", restoring the database" if need.db_restore else "")
     if session.dry_run:
-        planned = Planned("rollback", plan, f"would {what}")
-        session.outcomes["rollback"] = planned
-        session.print(transactions.describe(plan))
-        return planned
+        return planned(session, pre, plan, f"would {what}")
     ok, why = confirm.allows(f"{session.label}: {what}?")
     if not ok:
         raise UnsafeError(f"{session.label}: rollback not done: {why}")

@@ -18,6 +18,7 @@ from .change import (
     budgets,
     execute,
     paths_of,
+    planned,
     prepare,
     raise_for,
     report_change,
@@ -70,9 +71,11 @@ def run_update(session, target=None, force=False, ack=(),
                  facts.docker_free_bytes)
     gate = update_gate(found, facts.migrations, space, now,
                        timedelta(minutes=s.update_backup_max_age_minutes), force)
-    if not gate.ok:
+    if not gate.ok and not session.dry_run:
         raise UnsafeError(f"{session.label}: update refused: {gate.problem}; nothing was "
                           "changed")
+    if not gate.ok:  # a dry run shows the plan all the same (maintain's backup comes first)
+        session.note(f"a real run would refuse the update now: {gate.problem}")
     for note in gate.notes:
         session.note(note)
     layout = pre.installation.layout
@@ -84,10 +87,7 @@ def run_update(session, target=None, force=False, ack=(),
             gate.backup, "name", ""), "migrations": facts.migrations})
     wanted = f"update {v(running) or 'the installation'} to {tag or 'the current image tags'}"
     if session.dry_run:
-        planned = Planned("update", plan, f"would {wanted}")
-        session.outcomes["update"] = planned
-        session.print(transactions.describe(plan))
-        return planned
+        return planned(session, pre, plan, f"would {wanted}")
     ok, why = confirm.allows(f"{session.label}: {wanted}?")
     if not ok:
         raise UnsafeError(f"{session.label}: update not done: {why}")
