@@ -23,6 +23,13 @@ def one_line(done):
     return lines[0]
 
 
+def documents(done) -> list[dict]:
+    """The JSON documents on stdout: one per line, each in the common envelope."""
+    docs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(d["schema"] == "trigger-maint/1" and d["task"] == "research" for d in docs)
+    return docs
+
+
 def untouched(host):
     """What research must never change: data and the pinned version."""
     return host.row_counts(), host.run("cat /opt/trigger/.env").stdout
@@ -74,7 +81,8 @@ def test_research_on_v4_5_10(v4_host, cli, github, bad_github, tmp_path):
 
     done = cli(host, "research", "--json")
     assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    (found,) = documents(done)
+    assert (found["host"], found["exit_code"]) == (f"{host.address}:{host.port}", 0)
     assert (found["running"], found["latest"], found["target"], found["target_tag"]) == (
         "4.5.10", "4.5.12", "4.5.12", "v4.5.12")
     assert found["update_available"] and found["ok"] and found["advisories_checked"]
@@ -117,6 +125,15 @@ def test_research_on_v4_5_10(v4_host, cli, github, bad_github, tmp_path):
         "127.0.0.1:5000/triggerdotdev/trigger.dev:v4.5.13 in the registry; refusing to "
         "propose it")
     assert github.requests() == asked  # --target never asks GitHub
+    # Under --json: one document per task, the failed one in the same envelope with "error".
+    given = cli(host, "research", "--target", "v4.5.11", "--json",
+                "research", "--target", "v4.5.13", "--json")
+    assert given.returncode == 4
+    first, second = documents(given)
+    assert (first["ok"], first["exit_code"], first["target_tag"]) == (True, 0, "v4.5.11")
+    assert (second["ok"], second["exit_code"]) == (False, 4) and "target" not in second
+    assert second["error"] == one_line(given).removeprefix("trigger-maint: ")
+    assert second["error"].endswith("v4.5.13 in the registry; refusing to propose it")
 
     github(advisories=[ADVISORY, EDGE])
     affected = cli(host, "research", env={"FABRIC_TRIGGER_CACHE_DIR": str(tmp_path / "c2")})
@@ -142,16 +159,24 @@ def test_research_on_v4_5_10(v4_host, cli, github, bad_github, tmp_path):
         assert failed.returncode == 3, (url, failed.stderr)
         assert one_line(failed).startswith(label + message), failed.stderr
         assert failed.stdout == ""
+    failed = cli(host, "research", "--json", env={"FABRIC_TRIGGER_GITHUB_API": UNREACHABLE_GITHUB,
+                                                  "FABRIC_TRIGGER_CACHE_DIR": str(tmp_path / "c3"),
+                                                  "GITHUB_TOKEN": ""})
+    assert failed.returncode == 3
+    (error,) = documents(failed)
+    assert (error["ok"], error["exit_code"], error["host"]) == (
+        False, 3, f"{host.address}:{host.port}")
+    assert error["error"].startswith(f"{host.address}:{host.port}: GitHub: cannot connect")
     assert untouched(host) == before
 
     host.run("sed -i 's/^TRIGGER_IMAGE_TAG=.*/TRIGGER_IMAGE_TAG=v4/' /opt/trigger/.env")
     host.compose("up", "-d", "--no-deps", "--quiet-pull", "webapp")
     floating = cli(host, "research", "--json")
     assert floating.returncode == 0, floating.stderr
-    found = json.loads(floating.stdout)
+    (found,) = documents(floating)
     assert (found["running"], found["running_tag"], found["floating"]) == ("4.5.11", "v4", True)
     assert found["running_digest"].startswith("sha256:")
-    assert found["running_digest"] != json.loads(done.stdout)["running_digest"]
+    assert found["running_digest"] != documents(done)[0]["running_digest"]
     assert found["target"] == "4.5.12" and [n["version"] for n in found["notes"]] == ["4.5.12"]
     assert host.row_counts() == before[0]
 
