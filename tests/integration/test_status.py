@@ -14,7 +14,7 @@ from tests.integration.conftest import assigned_hosts
 
 SECRET_VALUES = ("2818143646516f6fffd707b36f334bbb", "very-secure-indeed")
 COUNTER = 'printf "exec\\n" >> /root/.status-test-execs\n'
-# The check names status may report (docs/json.md): a closed set.
+# The check names status may report: a closed set (trigger_maint/checks.py NAMES).
 NAMES = ("containers", "webapp", "resources", "disk", "memory", "swap", "certificate",
          "backup", "transaction", "reboot", "version", "run_containers", "docker_disk",
          "database", "replication_slots", "secrets")
