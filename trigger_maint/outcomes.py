@@ -197,12 +197,17 @@ def message(j: Journal) -> str:
     f = j.facts
     version = _version(f)
     runs = f"v{version} runs" if version else "the running version is unknown"
+    what = j.kind
+    if j.kind == "update":
+        what += f" to {_str(f.get('target')) or 'the current image tags'}"
+    elif j.kind == "rollback" and f.get("point"):
+        what += f" to {_str(f.get('point'))}"
     if j.outcome == DONE:
-        return f"{j.kind} done: {runs}"
+        return f"{what} done: {runs}"
     if j.outcome == UNCHANGED:
         return f"nothing to change: {runs}"
     why = j.error or "no reason recorded"
-    parts = [f"{j.kind} failed at {j.failed_step or '?'}: {why}"]
+    parts = [f"{what} failed at {j.failed_step or '?'}: {why}"]
     if j.outcome == ROLLED_BACK and not any(s.name == "recreate" for s in j.steps):
         parts.append(f"nothing was stopped; what had changed was put back: {runs}")
     elif j.outcome == ROLLED_BACK:

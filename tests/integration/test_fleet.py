@@ -18,6 +18,10 @@ FAST = {"FABRIC_TRIGGER_OBSERVE_SECONDS": "3", "FABRIC_TRIGGER_HEALTH_TIMEOUT": 
         "FABRIC_TRIGGER_DISK_WARN_PERCENT": "99", "FABRIC_TRIGGER_DISK_FAIL_PERCENT": "100"}
 LAYOUTS = (("v4", "v4.5.12"), ("v3", None), ("runbook", None))  # v4.5.12: newest with an image
 LAYOUT_PORTS = {name: layout.web_port for name, layout in RIG_LAYOUTS.items()}
+# status's check names (a closed set): fleet-status's columns are named after them
+CHECK_NAMES = ("containers", "webapp", "resources", "disk", "memory", "swap", "certificate",
+               "backup", "transaction", "reboot", "version", "run_containers", "docker_disk",
+               "database", "replication_slots", "secrets")
 
 
 class Fleet:
@@ -55,9 +59,13 @@ def trio(rig):
         yield hosts
 
 
-def fleet_doc(run) -> dict:
+def fleet_doc(run, task: str) -> dict:
+    """The one JSON document a fleet run prints under --json."""
     assert run.stdout, run.stderr
-    return json.loads(run.stdout)
+    (doc,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (doc["schema"], doc["task"], doc["host"]) == ("trigger-maint/1", task, None)
+    assert doc["ok"] is (doc["exit_code"] == 0)
+    return doc
 
 
 def containers(host) -> str:
@@ -67,7 +75,9 @@ def containers(host) -> str:
 
 
 def backups(host) -> str:
-    return host.run("ls -la /var/backups/trigger 2>/dev/null || true").stdout
+    """The host's backup folder (the runbook layout's own, else the default) as listed."""
+    folder = "/opt/trigger/backups" if host.layout == "runbook" else "/var/backups/trigger"
+    return host.run(f"ls -laR {folder} 2>/dev/null || true").stdout
 
 
 def restart_webapp(host) -> None:
@@ -87,7 +97,7 @@ def assert_prefixed(stderr: str, names) -> None:
 
 def test_status_on_three_hosts_from_dash_h_and_from_the_inventory(trio, cli, tmp_path):
     run = cli(Fleet(trio), "fleet-status", "--parallel", "3", "--json", env=FAST)
-    doc = fleet_doc(run)
+    doc = fleet_doc(run, "fleet-status")
     names = [label(h) for h in trio]
     assert [h["name"] for h in doc["hosts"]] == names
     assert [h["before"] for h in doc["hosts"]] == ["v4.5.12", "v3.3.17", "v4.5.10"]
@@ -110,6 +120,9 @@ def test_status_on_three_hosts_from_dash_h_and_from_the_inventory(trio, cli, tmp
               env=FAST)
     assert run.returncode == 2, run.stderr  # the worst: red's configuration
     lines = run.stdout.splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["host", "before", "after"] and header[-1] == "result"
+    assert "backup" in header and set(header[3:-1]) <= set(CHECK_NAMES) | {"other"}
     rows = {line.split()[0]: line.split() for line in lines[1:4]}
     assert list(rows) == ["red", "green", "blue"]
     assert rows["red"][1:3] == ["unknown", "-"] and rows["red"][-2:] == ["failed", "(2)"]
@@ -132,7 +145,7 @@ def test_maintain_reports_a_broken_and_an_unreachable_host_while_the_other_compl
                   "--json", env=FAST)
     finally:
         gone.start_sshd()
-    doc = fleet_doc(run)
+    doc = fleet_doc(run, "fleet-maintain")
     assert run.returncode == doc["exit_code"] == 3, run.stderr
     states = [(h["state"], h["exit_code"]) for h in doc["hosts"]]
     assert states == [("ok", 0), ("failed", 1), ("unreachable", 3)], doc["hosts"]
@@ -173,7 +186,7 @@ def test_a_failing_canary_stops_the_rollout_and_leaves_the_others_untouched(
     before = [(containers(h), backups(h)) for h in others]
     run = cli(Fleet(trio), "fleet-maintain", "--yes", "--target", "v4.5.14", "--canary", "1",
               "--parallel", "3", "--json", env=FAST)
-    doc = fleet_doc(run)
+    doc = fleet_doc(run, "fleet-maintain")
     assert run.returncode == doc["exit_code"] == 5, run.stderr
     assert [(h["stage"], h["state"]) for h in doc["hosts"]] == [
         ("canary", "failed"), ("rest", "skipped"), ("rest", "skipped")]

@@ -241,7 +241,10 @@ def describe_made(backup: Backup) -> str:
 })
 def backup(c, verify_restore=False, volumes=False, download=None, dry_run=False, json=False,
            scripts=False):
-    """Back up the database (verified in one pass, mode 0600), .env and compose files."""
+    """Back up the database, .env and compose files, verified in one pass.
+
+    Mode 0600, never a half file; zstd when the host has it (trigger.backup_compression).
+    """
     session = session_for(c, dry_run, json, scripts)
     made = run_backup(session, verify_restore=verify_restore, volumes=volumes)
     if made is None:
@@ -257,8 +260,11 @@ def backup(c, verify_restore=False, volumes=False, download=None, dry_run=False,
               "named) and record each result in a sidecar; re-hash trigger-maint's own",
 })
 def list_task(c, verify=None, dry_run=False, json=False, scripts=False):
-    """List the backups: made by trigger-maint or elsewhere (the runbook's cron), time, age,
-    size, verified or inspected; with --verify, inspect them first."""
+    """List the backups, whoever made them; --verify inspects them.
+
+    Each dump with its time, age, size and whether it was verified (made by trigger-maint)
+    or inspected (made elsewhere, e.g. the runbook's cron). Exit 1 when --verify finds one
+    that fails its checks."""
     session = session_for(c, dry_run, json, scripts)
     pre = run_preflight(session)
     if verify:
@@ -281,7 +287,10 @@ def list_task(c, verify=None, dry_run=False, json=False, scripts=False):
     "yes": "do it without asking (a safety backup is taken first)",
 })
 def restore(c, name=None, yes=False, dry_run=False, json=False, scripts=False):
-    """Restore a backup into the live database: safety backup first, put back on failure."""
+    """Restore a backup into the live database.
+
+    A transaction the host owns: safety backup first, the live databases put back on
+    failure."""
     session = session_for(c, dry_run, json, scripts)
     report_change(session, "restore", lambda: run_restore(session, name=name,
                                                           confirm=from_flags(yes)),

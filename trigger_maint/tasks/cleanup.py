@@ -34,8 +34,10 @@ def run_cleanup(session, plan_only: bool = False) -> CleanupResult:
 
 @phase_task(help={"plan": "list what would go, with sizes, and change nothing"})
 def cleanup(c, plan=False, dry_run=False, json=False, scripts=False):
-    """Prune dangling images and old run containers, release old rollback points, rotate
-    backups (keep the newest trigger.backups_keep, whoever made them)."""
+    """Prune images, old run containers and rollback points; rotate backups.
+
+    Never a volume, never what a kept rollback point needs; rotation keeps the newest
+    trigger.backups_keep dumps, whoever made them, never the newest."""
     session = session_for(c, dry_run, json, scripts)
     result = run_cleanup(session, plan_only=plan)
     emit(session, "cleanup", plain(result), describe(result))

@@ -7,7 +7,7 @@ import inspect
 import sys
 
 from fabric import Connection
-from invoke import Exit, task
+from invoke import Exit, Task, task
 
 from ..config import Settings, from_context
 from ..conventions import with_fabric_defaults
@@ -92,6 +92,33 @@ def fail(c, exc: BaseException, json_output: bool, task_name: str) -> Exit:
     return Exit(code=code)
 
 
+# One short flag, one meaning, in every task that has the option (docs/flags in README);
+# every other option has its long name only.
+SHORT_FLAGS = {
+    "dry_run": "d", "json": "j", "scripts": "s", "yes": "y", "target": "t", "ack": "a",
+    "reboot": "r", "no_update": "n", "update_only_security": "u", "group": "g",
+    "parallel": "p", "canary": "c",
+}
+INT_FLAGS = frozenset({"parallel", "canary", "observe_seconds", "last"})
+
+
+class PhaseTask(Task):
+    """A task whose short flags come from SHORT_FLAGS (never picked by Invoke) and whose
+    numeric options are typed (--parallel=INT, not =STRING)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        if name in INT_FLAGS:
+            opts["kind"] = int
+        return opts
+
+
 def phase_task(help: dict | None = None, **task_kwargs):
     """A Fabric task whose MaintError / Ctrl-C ends in one line and a documented exit code."""
 
@@ -107,7 +134,7 @@ def phase_task(help: dict | None = None, **task_kwargs):
 
         params = inspect.signature(func).parameters
         common = {k: v for k, v in COMMON_HELP.items() if k in params}
-        return task(wrapper, help={**common, **(help or {})}, **task_kwargs)
+        return task(wrapper, help={**common, **(help or {})}, klass=PhaseTask, **task_kwargs)
 
     return decorate
 

@@ -189,8 +189,10 @@ def _finish(session, run: MaintainRun, checklist: Checklist) -> None:
 }, iterable=["ack"])
 def maintain(c, no_update=False, update_only_security=False, reboot=False, yes=False,
              target=None, ack=None, lang=None, dry_run=False, json=False, scripts=False):
-    """The whole runbook: preflight, research, status, backup, update (when allowed), verify,
-    cleanup, reboot (when required and allowed), status; then the monthly checklist.
+    """The whole runbook, ending with the monthly checklist.
+
+    preflight, research, status, backup, update (when allowed), verify, cleanup, reboot
+    (when required and allowed), status; then the checklist, a report and the webhook.
 
     Without a terminal nothing is asked: the update and the reboot need --yes (or --reboot).
     Exit code: the worst phase's (4 refused, 5 a change failed and was rolled back, ...),

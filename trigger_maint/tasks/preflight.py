@@ -31,8 +31,10 @@ def describe(p: Preflight) -> str:
 @phase_task(help={"layout": "installation layout: auto, v4, v3 or runbook",
                   "path": "installation folder on the host"})
 def preflight(c, layout=None, path=None, dry_run=False, json=False, scripts=False):
-    """Connect; report OS, Docker, Compose, the installation (layout, services, version)
-    and the backup folder it uses."""
+    """Connect and find the installation and its backup folder.
+
+    OS, Docker, Compose, the installation (layout, services, running version) and the
+    backup folder it uses (configured, or found)."""
     session = session_for(c, dry_run, json, scripts, layout=layout, path=path)
     found = run_preflight(session)
     emit(session, "preflight", plain(found), describe(found))

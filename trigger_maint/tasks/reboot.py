@@ -83,7 +83,8 @@ def _reboot(session, old: str, required: bool, force: bool, confirm: Confirm) ->
         if not ok:
             return RebootResult(required, True, False, old,
                                 reason=("a reboot is required but " if required else "")
-                                + f"not allowed ({why}: pass --reboot or --yes)")
+                                + f"not allowed: {why.removesuffix(' (add --yes)')}; "
+                                "pass --reboot or --yes")
     if session.run(REBOOT, RebootInputs(old, force)) is None:
         return RebootResult(required, True, False, old, reason="dry run: would reboot")
     session.print(f"{session.label}: rebooting; waiting up to "
@@ -116,7 +117,9 @@ def describe(result: RebootResult) -> str:
                   "reboot": "allow the reboot (needed when not asked at a terminal)",
                   "yes": "same as --reboot"})
 def reboot(c, force=False, reboot=False, yes=False, dry_run=False, json=False, scripts=False):
-    """Reboot when required and allowed, wait for the new boot id, then run verify."""
+    """Reboot when required and allowed, then verify.
+
+    Waits for the new boot id and the containers, then runs verify."""
     session = session_for(c, dry_run, json, scripts)
     result = run_reboot(session, force=force, confirm=from_flags(reboot or yes))
     if result.wanted and not result.done and not session.dry_run:

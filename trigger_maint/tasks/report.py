@@ -11,8 +11,10 @@ from .common import phase_task
 
 @phase_task(help={"last": "how many runs to show (default 5; 0 = all)"})
 def report(c, last=5, dry_run=False, json=False):
-    """The last maintain runs for the host (-H), or for every host without -H: time, exit
-    code, version change, checklist boxes ticked and the report file."""
+    """The last maintain runs, from the local history.
+
+    For the host (-H), or for every host without -H: time, exit code, version change,
+    checklist boxes ticked and the report file."""
     s = from_context(c)
     host = host_label(c) if getattr(c, "host", None) else None
     entries = reports.history(s, host=host, last=int(last))

@@ -137,8 +137,10 @@ def run_research(session, target=None, allow_major=False, pre=False) -> Research
 })
 def research(c, target=None, allow_major=False, pre=False, dry_run=False, json=False,
              scripts=False):
-    """Find the newest release with a published image, advisories affecting the running
-    version, breaking changes and upgrade hazards. Exit 1 when an advisory affects it."""
+    """Find the newest release and the advisories that affect the running one.
+
+    The newest release with a published image, advisories affecting the running version,
+    breaking changes and upgrade hazards. Exit 1 when an advisory affects it."""
     session = session_for(c, dry_run, json, scripts)
     found = run_research(session, target=target, allow_major=allow_major, pre=pre)
     code = 0 if found.ok else CHECK_FAILED

@@ -119,7 +119,10 @@ def describe_points(found: list[RollbackPoint]) -> str:
            "since the point (the live one is saved first)",
 })
 def rollback(c, point=None, list=False, yes=False, dry_run=False, json=False, scripts=False):
-    """Go back to a rollback point: files, images by ID (not by tag), database if needed."""
+    """Go back to a rollback point, the database too when needed.
+
+    A transaction the host owns: files, images by ID (not by tag), and the database from
+    the point's guard dump when migrations ran since."""
     session = session_for(c, dry_run, json, scripts)
     if list:
         found = list_points(session)

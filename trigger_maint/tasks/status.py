@@ -43,7 +43,9 @@ def show(session, report: StatusReport) -> str:
                                  "(the JSON document keeps ok false)"})
 def status(c, allow_unknown=False, report_only=False, dry_run=False, json=False,
            scripts=False):
-    """Containers, disk, memory, TLS, backups, reboot, version: a summary and every check.
+    """The summary and every check of the host, in one round trip.
+
+    Containers, disk, memory, certificates, backups, changes, reboot, version.
 
     Exit code 1 when a check fails or could not be measured (unknown), unless
     --allow-unknown lets unknown pass; warnings keep exit code 0.

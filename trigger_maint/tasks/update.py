@@ -105,8 +105,10 @@ def run_update(session, target=None, force=False, ack=(),
 })
 def update(c, target=None, force=False, ack=None, yes=False, dry_run=False, json=False,
            scripts=False):
-    """Update Trigger.dev as a transaction the host owns: backup gate, rollback point, pin,
-    pull, guard dump, recreate, health; rolls back by itself on failure (exit 5)."""
+    """Update Trigger.dev; the host rolls back by itself on failure.
+
+    A transaction the host owns: backup gate, rollback point, pin, pull, guard dump,
+    recreate, health; a failure after the first change rolls back (exit 5)."""
     session = session_for(c, dry_run, json, scripts)
     report_change(session, "update", lambda: run_update(
         session, target=target, force=force, ack=tuple(ack or ()), confirm=from_flags(yes)),

@@ -30,7 +30,10 @@ def failure(report: VerifyReport, what: str = "verify") -> str:
 
 @phase_task(help={"observe_seconds": "seconds to watch restart counts (default 10)"})
 def verify(c, observe_seconds=None, dry_run=False, json=False, scripts=False):
-    """Check every service is up and healthy, /healthcheck, database, Redis, logs, version."""
+    """Check the installation after a change.
+
+    Every service up and healthy, /healthcheck, database, Redis, error logs since the
+    services became healthy, the intended version."""
     session = session_for(c, dry_run, json, scripts, observe_seconds=observe_seconds)
     report = run_verify(session)
     code = 0 if report.ok else CHECK_FAILED
