@@ -208,3 +208,7 @@ def main() -> None:
     """Console-script entry point."""
     program().run()
 
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,16 @@ def _finalize(value):
     raise jinja2.TemplateError(f"unquoted value in template: {value!r} (use | quote)")
 
 
+def shipped_templates() -> str:
+    """The folder of the shipped templates: the `trigger_maint.templates` package of an
+    installed wheel, else (running from a clone, whether or not a copy is installed) the
+    clone's own templates/ beside the package."""
+    try:
+        return str(resources.files("trigger_maint.templates"))
+    except ModuleNotFoundError:
+        return str(Path(__file__).resolve().parent.parent / "templates")
+
+
 @cache
 def environment(template_dir: str = "") -> jinja2.Environment:
     """The template environment; a user folder's templates win over the shipped ones."""
@@ -48,7 +58,7 @@ def environment(template_dir: str = "") -> jinja2.Environment:
         if not Path(template_dir).is_dir():
             raise ConfigError(f"trigger.template_dir: no such folder {template_dir!r}")
         loaders.append(jinja2.FileSystemLoader(template_dir))
-    loaders.append(jinja2.FileSystemLoader(str(resources.files("trigger_maint.templates"))))
+    loaders.append(jinja2.FileSystemLoader(shipped_templates()))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
