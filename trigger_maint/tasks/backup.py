@@ -6,6 +6,7 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,7 +161,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(sftp, remote: str, local: Path, sha256: str = "") -> bool:
+def fetch(sftp, remote: str, local: Path, sha256: str = "", progress=None) -> bool:
     """Copy `remote` to `local` through SFTP with bounded memory; False if already there.
 
     Data goes to a hidden temporary file, is checked against `sha256` when given, and is
@@ -180,6 +181,8 @@ def fetch(sftp, remote: str, local: Path, sha256: str = "") -> bool:
                 for block in src.readv(chunks):
                     digest.update(block)
                     out.write(block)
+                if progress is not None:
+                    progress(end, size)
             out.flush()
             os.fsync(out.fileno())
         if os.path.getsize(tmp) != size:
@@ -214,9 +217,28 @@ def download_backup(session, backup: Backup, folder: str) -> list[str]:
         if not part:
             continue
         session.note(f"downloading {part}")
-        fetch(sftp, f"{directory}/{part}", target / part, sha256)
+        fetch(sftp, f"{directory}/{part}", target / part, sha256, Pace(session, part))
         copied.append(str(target / part))
     return copied
+
+
+class Pace:
+    """Download progress at a steady pace: bytes, share and rate every few seconds."""
+
+    EVERY = 5.0  # seconds between lines
+
+    def __init__(self, session, name: str):
+        self.session, self.name = session, name
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.EVERY and done < total:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-6)
+        self.session.note(f"{self.name}: {units.size(done)} of {units.size(total)} "
+                          f"({done * 100 // max(total, 1)}%, {units.size(rate)}/s)")
 
 
 def describe_made(backup: Backup) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import time
 
 from fabric import Connection
 from invoke import Exit, Task, task
@@ -127,10 +128,24 @@ def phase_task(help: dict | None = None, **task_kwargs):
 
         @functools.wraps(func)
         def wrapper(c, *args, **kwargs):
+            label = host_label(c) if getattr(c, "host", None) else "trigger-maint"
+            started = time.monotonic()
+
+            def footer(code: int) -> None:
+                sys.stderr.write(f"{label} | == {name}: exit {code} in "
+                                 f"{time.monotonic() - started:.1f} s\n")
+
+            sys.stderr.write(f"{label} | == {name}\n")
             try:
-                return func(c, *args, **kwargs)
+                done = func(c, *args, **kwargs)
+            except Exit as exc:
+                footer(exc.code)
+                raise
             except (MaintError, KeyboardInterrupt) as exc:
+                footer(INTERRUPTED if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
                 raise fail(c, exc, bool(kwargs.get("json")), name) from None
+            footer(0)
+            return done
 
         params = inspect.signature(func).parameters
         common = {k: v for k, v in COMMON_HELP.items() if k in params}
