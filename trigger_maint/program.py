@@ -172,6 +172,7 @@ class TriggerMaint(Fab):
             super().parse_tasks()
         except ParseError as exc:
             raise Exit(f"trigger-maint: {exc}", code=ConfigError.exit_code) from None
+        json_for_all(self.tasks)
 
     def update_config(self):
         path, given = runtime_file(self.args.config.value, os.environ)
@@ -202,6 +203,15 @@ def program() -> TriggerMaint:
         executor_class=FleetExecutor,
         config_class=TriggerConfig,
     )
+
+
+def json_for_all(parsed) -> None:
+    """--json on one task of a chain is --json on all of them: stdout then holds nothing
+    but JSON, one document per task (plain `fab` needs --json on each task)."""
+    wanted = any("json" in ctx.args and ctx.args["json"].value for ctx in parsed)
+    for ctx in parsed if wanted else ():
+        if "json" in ctx.args:
+            ctx.args["json"].value = True
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from ..maintaining import (
     update_blocker,
     update_decision,
 )
+from ..outcomes import ChangeResult
 from ..output import document, print_json
 from .backup import run_backup
 from .cleanup import run_cleanup
@@ -49,8 +50,10 @@ def _phase(session, run: MaintainRun, phase: str, action) -> Step:
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
             str(exc).removeprefix(f"{session.label}: ")
         code = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else exc.exit_code
+        result = getattr(exc, "result", None)
         step = Step(phase, Outcome.FAILED, code=code, reason=message,
-                    result=getattr(exc, "result", None), ends_run=ends_run(phase, exc))
+                    result=result if isinstance(result, ChangeResult) else None,
+                    ends_run=ends_run(phase, exc))
     except Exception as exc:  # noqa: BLE001 - a bug in a phase: stop safely, still report
         traceback.print_exc()
         step = Step(phase, Outcome.FAILED, code=OperationError.exit_code, ends_run=True,
