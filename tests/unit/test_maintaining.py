@@ -138,6 +138,7 @@ def change_journal(outcome="done", version="4.5.12", error="", step="", **facts)
               {"ev": "step", "dir": "forward", "n": 1, "step": "recreate", "status": "start"},
               {"ev": "fact", "key": "changed", "value": True},
               {"ev": "fact", "key": "point", "value": "20261201-040020"},
+              {"ev": "fact", "key": "target", "value": "v4.5.12"},
               {"ev": "fact", "key": "webapp_container", "value": webapp(tag=f"v{version}")},
               *({"ev": "fact", "key": k, "value": v} for k, v in facts.items()),
               {"ev": "end", "tx": tx, "outcome": outcome, "step": step, "error": error}]
@@ -317,8 +318,8 @@ def test_judge_summaries_and_failures():
     assert (unverified.outcome, unverified.code) == (Outcome.FAILED, 1)
     rolled = judge("update", update(rolled_back=True))
     assert (rolled.outcome, rolled.code) == (Outcome.FAILED, 5)
-    assert rolled.reason == ("update failed at wait_healthy: health not reached within 300 s; "
-                             "rolled back: v4.5.10 runs")
+    assert rolled.reason == ("update to v4.5.12 failed at wait_healthy: health not reached "
+                             "within 300 s; rolled back: v4.5.10 runs")
     bad = judge("verify", verify(ok=False))
     assert (bad.outcome, bad.code, bad.reason) == (Outcome.FAILED, 1, "failed: healthcheck")
 

@@ -1,21 +1,22 @@
 import io
+import json
+import shlex
 import socket
 import subprocess
+from dataclasses import dataclass
 
 import paramiko
 import pytest
+from fabric import Connection
 
 from trigger_maint.config import settings
-from trigger_maint.errors import ConnectError
-from trigger_maint.remote import MARK, HostPrefixedStream, connect_error, heredoc, parse_result
+from trigger_maint.errors import ConfigError, ConnectError, OperationError, UnsafeError
+from trigger_maint.hostpaths import LOCK_FILE
+from trigger_maint.remote import HostPrefixedStream, Session, connect_error, heredoc, host_label
+from trigger_maint.render import render
+from trigger_maint.scripts.base import ALIVE, NoInputs, Script, new_marker, parse_result
 
-
-def test_result_is_the_last_marked_line():
-    out = f"noise\n{MARK}{{\"a\": 1}}\nmore\n{MARK}{{\"b\": 2}}\n"
-    assert parse_result(out) == {"b": 2}
-    assert parse_result("no result here") is None
-    assert parse_result(f"{MARK}{{broken") is None
-    assert parse_result(f"{MARK}[1]") is None
+from .shell import assert_clean_bash
 
 
 def test_heredoc_runs_the_script_verbatim_with_stdin_on_fd3():
@@ -25,14 +26,27 @@ def test_heredoc_runs_the_script_verbatim_with_stdin_on_fd3():
     assert done.stdout == "42 $HOME\nfrom-channel\n"
 
 
-def test_progress_lines_are_prefixed_by_host():
+def test_progress_lines_are_prefixed_by_host_and_heartbeats_hidden():
     target = io.StringIO()
     stream = HostPrefixedStream("web-1", target)
     stream.write("one\ntw")
-    stream.write("o\nthree")
+    stream.write(f"o\n{ALIVE}\nthree")
     stream.flush()
     assert target.getvalue() == "web-1 | one\nweb-1 | two\nweb-1 | three\n"
     assert stream.lines == ["one", "two", "three"]
+
+
+def test_a_heartbeat_counts_as_a_sign_of_life():
+    stream = HostPrefixedStream("web-1", io.StringIO())
+    stream.last_activity = 0
+    stream.write(f"{ALIVE}\n")
+    assert stream.last_activity > 0 and stream.lines == []
+
+
+@pytest.mark.parametrize("host, port, label", [("10.0.0.1", 22, "10.0.0.1"),
+                                               ("10.0.0.1", 2222, "10.0.0.1:2222")])
+def test_hosts_are_named_with_their_port_when_not_22(host, port, label):
+    assert host_label(Connection(host, port=port)) == label
 
 
 @pytest.mark.parametrize(
@@ -53,33 +67,139 @@ def test_connection_failures_are_one_clear_line(exc, expected):
     assert expected in str(error) and str(error).startswith("h: ")
 
 
-def test_script_stops_and_cleans_up_when_the_channel_closes(tmp_path):
-    from trigger_maint.render import render
+TEXT = 'quote " back \\ tab \t newline \n ctl \x01 end'
+# Scripts on the shared helpers: name -> body.
+BODIES = {
+    "slow": "touch {partial}\ntm_cleanup rm -f {partial}\ntm_log started\nsleep 30\ntm_emit\n",
+    "bad": "tm_put_str step one\nfalse\ntm_emit\n",
+    "text": f"tm_put_str text {shlex.quote(TEXT)}\ntm_emit\n",
+}
 
-    marker = tmp_path / "partial"
-    (tmp_path / "slow.sh.j2").write_text(
-        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n'
-        'touch {{ marker | quote }}\ntm_cleanup rm -f {{ marker | quote }}\n'
-        'tm_log started\nsleep 30\ntm_emit\n')
-    script = render("slow", template_dir=str(tmp_path), marker=str(marker))
+
+def lib_script(tmp_path, name: str, marker: str) -> str:
+    """The script `name` of BODIES after the shared helpers, rendered as the tool renders."""
+    body = BODIES[name].replace("{partial}", shlex.quote(str(tmp_path / "partial")))
+    (tmp_path / f"{name}.sh.j2").write_text(
+        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n' + body)
+    return render(name, template_dir=str(tmp_path), marker=marker, heartbeat=0,
+                  lock_file=LOCK_FILE)
+
+
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_scripts_on_the_shared_helpers_are_clean_bash(tmp_path, name):
+    assert_clean_bash(lib_script(tmp_path, name, new_marker()))
+
+
+def test_script_stops_and_cleans_up_when_the_channel_closes(tmp_path):
+    partial = tmp_path / "partial"
+    script = lib_script(tmp_path, "slow", new_marker())
     proc = subprocess.Popen(["bash", "-c", heredoc(script)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr.readline() == "started\n"
-    assert marker.exists()
+    assert partial.exists()
     proc.stdin.close()  # what the remote end sees when the client is interrupted
     assert proc.wait(timeout=10) != 0
-    assert not marker.exists()
+    assert not partial.exists()
 
 
 def test_failed_command_reports_its_line(tmp_path):
-    from trigger_maint.render import render
-
-    (tmp_path / "bad.sh.j2").write_text(
-        '#!/bin/bash\nset -euo pipefail\n{% include "_lib.sh.j2" %}\n'
-        'tm_put_str step one\nfalse\ntm_emit\n')
-    proc = subprocess.Popen(["bash", "-c", heredoc(render("bad", template_dir=str(tmp_path)))],
+    mark = new_marker()
+    script = lib_script(tmp_path, "bad", mark)
+    proc = subprocess.Popen(["bash", "-c", heredoc(script)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    result = parse_result(proc.stdout.read())  # stdin stays open, as an SSH channel's does
+    result = parse_result(proc.stdout.read(), mark)  # stdin stays open, as an SSH channel's
     assert proc.wait(timeout=10) == 1
     assert result["step"] == "one" and result["kind"] == "failed"
     assert "command failed: false" in result["error"]
+
+
+def test_the_result_line_holds_any_text_as_json(tmp_path):
+    mark = new_marker()
+    script = lib_script(tmp_path, "text", mark)
+    proc = subprocess.Popen(["bash", "-c", heredoc(script)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert parse_result(proc.stdout.read(), mark)["text"] == TEXT.replace("\x01", "")
+    assert proc.wait(timeout=10) == 0
+
+
+# ---- Session: one script at a time, facts kept until a change -----------------------------
+
+@dataclass(frozen=True)
+class Inputs:
+    value: str = "x"
+
+
+READ = Script("read", Inputs, lambda raw, inputs: raw["n"], requires=("n",))
+CHANGE = Script("change", Inputs, lambda raw, inputs: raw["n"], requires=("n",), changes=True)
+
+
+@dataclass
+class Ran:
+    stdout: str
+    exited: int = 0
+
+
+def session(monkeypatch, answers: list, dry_run=False):
+    """A Session whose connection answers each script with the next of `answers`
+    (a dict as the script's result, or raw stdout); `.ran` lists the scripts run."""
+    s = Session(Connection("10.0.0.1"), settings({"host_key_policy": "off"}), dry_run=dry_run,
+                out=io.StringIO())
+    s.ran = []
+    monkeypatch.setattr(s, "open", lambda: None)
+    monkeypatch.setattr(s, "render", lambda script, inputs, marker="@@dry-run@@":
+                        f"#!/bin/bash\n# {script.template}\n{marker}")
+
+    def run(command, **kwargs):
+        mark = command.rsplit("\n", 3)[-3]
+        s.ran.append(command.split("\n")[2].removeprefix("# "))
+        answer = answers.pop(0)
+        if isinstance(answer, dict):
+            answer = f"{mark}{json.dumps(answer)}\n"
+        return Ran(answer)
+
+    monkeypatch.setattr(s.connection, "run", run)
+    return s
+
+
+def test_a_change_empties_the_facts_and_a_read_keeps_them(monkeypatch):
+    s = session(monkeypatch, [{"n": 1}, {"n": 2}])
+    s.facts["status"] = "measured"
+    assert s.run(READ, Inputs()) == 1 and s.facts == {"status": "measured"}
+    assert s.run(CHANGE, Inputs()) == 2 and s.facts == {}
+    assert s.ran == ["read", "change"]
+
+
+def test_a_failed_change_empties_the_facts_too(monkeypatch):
+    s = session(monkeypatch, [{"error": "the host lock is held", "kind": "refused"}])
+    s.facts["status"] = "measured"
+    with pytest.raises(UnsafeError, match="10.0.0.1: the host lock is held") as caught:
+        s.run(CHANGE, Inputs())
+    assert caught.value.result == {"error": "the host lock is held", "kind": "refused"}
+    assert s.facts == {}
+
+
+def test_a_dry_run_runs_reads_and_skips_changes(monkeypatch):
+    s = session(monkeypatch, [{"n": 1}], dry_run=True)
+    assert s.run(READ, Inputs()) == 1
+    assert s.run(CHANGE, Inputs()) is None
+    assert s.ran == ["read"]
+
+
+@pytest.mark.parametrize("answer, error, message", [
+    ({"error": "no installation", "kind": "config"}, ConfigError, "10.0.0.1: no installation"),
+    ({"error": "docker is gone"}, OperationError, "10.0.0.1: docker is gone"),
+    ({"m": 1}, OperationError, "10.0.0.1: read ended without a valid result (the result lacks n"),
+    ("some output\nno result\n", OperationError, "10.0.0.1: read ended without a valid result (no "
+                                                 "result line; exit 0)"),
+])
+def test_what_a_script_reports_becomes_one_error(monkeypatch, answer, error, message):
+    s = session(monkeypatch, [answer])
+    with pytest.raises(error) as caught:
+        s.run(READ, Inputs())
+    assert str(caught.value).startswith(message)
+
+
+def test_the_heartbeat_comes_several_times_within_the_link_timeout():
+    s = Session(Connection("h"), settings({"host_key_policy": "off", "link_timeout": 60}))
+    assert s.heartbeat == 15
+    assert Script("x", NoInputs, lambda raw, inputs: raw).changes is False

@@ -1,6 +1,8 @@
-"""update/rollback: target, pin edit (the real awk program), hazard gate, result parsing,
-and the scripts (rendered, bash -n, shellcheck; their awk and JSON helpers run locally)."""
+"""update/rollback: target, pin edit (the real awk program), hazard gate, the results read
+from a change's journal, rollback points, and the runner (rendered, bash -n, shellcheck; its
+awk and JSON helpers run locally)."""
 
+import json
 import os
 import re
 import shutil
@@ -10,38 +12,45 @@ from types import SimpleNamespace
 import pytest
 
 from tests.unit.shell import assert_clean_bash
-from trigger_maint import backups
-from trigger_maint.config import settings
+from trigger_maint import points, transactions
 from trigger_maint.errors import ConfigError, UnsafeError
 from trigger_maint.hazards import HAZARDS
-from trigger_maint.layout import PRESETS, candidates, script_context
-from trigger_maint.render import render
+from trigger_maint.layout import PRESETS
+from trigger_maint.outcomes import (
+    already,
+    describe_restore,
+    describe_rollback,
+    describe_update,
+    restore_result,
+    rollback_result,
+    update_result,
+)
+from trigger_maint.transactions import describe as describe_plan
 from trigger_maint.updating import (
     PIN_AWK,
     check_direction,
     check_hazards,
     check_point,
     choose_target,
-    default_point,
     hazards_for,
-    pin_context,
+    pin_args,
     pin_for,
-    rollback_points,
-    rollback_result,
     target_tag,
-    update_result,
 )
+
+from .builders import plans, runner, webapp
 
 AWKS = [a for a in ("mawk", "gawk", "busybox") if shutil.which(a)]
 
-# A sidecar exactly as backup.sh wrote it on the rig.
+# A guard dump's sidecar exactly as the runner wrote it on the rig.
 SIDECAR = (
-    '{"file":"trigger-db-20261201-050805.sql.gz","started_at":"2026-12-01T05:08:05Z",'
+    '{"file":"trigger-db-20261201-050805.sql.gz","origin":"trigger-maint","purpose":"guard",'
+    '"compression":"gzip","started_at":"2026-12-01T05:08:05Z",'
     '"finished_at":"2026-12-01T05:08:13Z","size":12329,"sha256":"d7e941d92543208e0fc7f529ee95'
     '1ce459aa96921e377f55ade890b67bb2e18d","postgres_version":"15.18 (Debian 15.18-0+deb12u1)",'
     '"trigger_version":"4.5.10","layout":"v4","images":{"webapp":"sha256:d46b84952e856bc3d11e'
     '17c307cae9f35bd559adebff008b96ead2c68d2b40af"},"row_counts":{"Project":3,"TaskRun":250,'
-    '"User":2,"_prisma_migrations":5},"migrations":5,"verified":true,"checks":{"gzip_intact":'
+    '"User":2,"_prisma_migrations":5},"migrations":5,"verified":true,"checks":{"intact":'
     'true,"complete":true,"rows_match":true,"size_plausible":true},"files_archive":'
     '"trigger-files-20261201-050805.tar.gz","volumes":[]}')
 
@@ -192,6 +201,13 @@ def test_pin_regexes_select_the_pin_lines():
     assert pin_for(PRESETS["v3"]).files == (".env",)
 
 
+def test_the_pin_steps_arguments():
+    assert pin_args(PRESETS["v4"], "v4.5.12") == (
+        "dotenv", pin_for(PRESETS["v4"]).line_regex, "triggerdotdev/trigger.dev:v4.5.12",
+        "v4.5.12", "TRIGGER_IMAGE_TAG", ".env")
+    assert pin_args(PRESETS["runbook"], "v4.5.12")[5:] == ("docker-compose.yml",)
+
+
 def test_target_tag_and_choice():
     assert target_tag("4.5.12") == target_tag("v4.5.12") == "v4.5.12"
     assert target_tag("v4") == "v4" and target_tag("4.6.0-rc.1") == "v4.6.0-rc.1"
@@ -233,84 +249,200 @@ def test_direction_and_point_names():
         check_point("../etc")
 
 
-WEBAPP = {"Image": "sha256:new", "Config": {
-    "Image": "127.0.0.1:5000/triggerdotdev/trigger.dev:v4.5.12",
-    "Env": ["BUILD_APP_VERSION=v4.5.12"]}}
+# ---- what a change did, read from its journal ----------------------------------------------
+
+def journal(kind, outcome, *facts, steps=("pin", "pull", "recreate"), error="", step=""):
+    """A journal of `kind` that ended with `outcome`: forward `steps`, then `facts`."""
+    tx = f"20261201-050823-{kind}"
+    events = [{"ev": "begin", "tx": tx, "kind": kind}]
+    if kind == "update":  # the runner records the target first
+        events.append({"ev": "fact", "key": "target", "value": "v4.5.12"})
+    for n, name in enumerate(steps, 1):
+        events.append({"ev": "step", "dir": "forward", "n": n, "step": name, "status": "start"})
+        events.append({"ev": "step", "dir": "forward", "n": n, "step": name,
+                       "status": "failed" if name == step else "done"})
+    events += [{"ev": "fact", "key": k, "value": v} for k, v in facts]
+    events.append({"ev": "end", "tx": tx, "outcome": outcome, "step": step, "error": error})
+    return transactions.journal(json.dumps({"t": 1764565703 + n, **e})
+                                for n, e in enumerate(events))
 
 
-def test_update_result_reads_the_script_result():
-    raw = {"layout": "v4", "target": "v4.5.12", "backup": "trigger-db-20261201-050805.sql.gz",
-           "migrations_before": 5, "images_before": {"webapp": "sha256:old"},
-           "pin_changes": [{"file": ".env", "before": "TRIGGER_IMAGE_TAG=v4.5.10",
-                            "after": "TRIGGER_IMAGE_TAG=v4.5.12"}],
-           "downtime_seconds": 6.9, "images_after": {"webapp": "sha256:new"},
-           "migrations_after": 6, "point": "20261201-050823", "changed": True,
-           "webapp_container": WEBAPP, "webapp_image": {"RepoDigests": []},
-           "core_package": "", "pinned_tag": "v4.5.12"}
-    r = update_result(raw, "4.5.10")
+def running(version):
+    return ("webapp_container", webapp(tag=f"v{version}"))
+
+
+def test_update_result_reads_the_journal():
+    j = journal("update", "done", ("changed", True), ("point", "20261201-050823"),
+                ("migrations_before", 5), ("images_before", {"webapp": "sha256:old"}),
+                ("pin_changes", [{"file": ".env", "before": "TRIGGER_IMAGE_TAG=v4.5.10",
+                                  "after": "TRIGGER_IMAGE_TAG=v4.5.12"}]),
+                ("downtime_seconds", 6.9), ("images_after", {"webapp": "sha256:new"}),
+                ("migrations_now", 6), ("guard", SIDECAR), running("4.5.12"))
+    r = update_result(j, "4.5.10", "v4.5.12", "trigger-db-20261201-050805.sql.gz")
     assert (r.changed, r.from_version, r.to_version, r.rolled_back, r.point) == (
         True, "4.5.10", "4.5.12", False, "20261201-050823")
+    assert (r.exit_code, r.outcome, r.message) == (0, "done",
+                                                   "update to v4.5.12 done: v4.5.12 runs")
     assert r.pin_changes[0].after == "TRIGGER_IMAGE_TAG=v4.5.12"
     assert (r.migrations_before, r.migrations_after, r.downtime_seconds) == (5, 6, 6.9)
-    failed = update_result({"error": "update to v4.5.14 failed", "kind": "failed",
-                            "rolled_back": True, "changed": False, "db_restored": True,
-                            "unhealthy": ["webapp: unhealthy"], "migrations_after": None,
-                            "point": "20261201-050823"}, "4.5.12")
+    assert r.guard.name == "trigger-db-20261201-050805.sql.gz" and r.guard.sha256.startswith("d7e9")
+    assert r.images == {"webapp": "sha256:new"} and r.images_before == {"webapp": "sha256:old"}
+    text = describe_update(r)
+    assert text.splitlines()[0] == "updated     v4.5.10 -> v4.5.12"
+    assert "pinned      .env: TRIGGER_IMAGE_TAG=v4.5.12" in text
+    assert "migrations  5 -> 6" in text and "rollback    point 20261201-050823" in text
+
+
+def test_a_failed_update_says_what_runs_now_and_what_was_restored():
+    j = journal("update", "rolled-back", ("changed", True), ("db_restored", True),
+                ("restored_from", "trigger-db-20261201-050805.sql.gz"),
+                ("safety", "trigger-db-20261201-051500.sql.gz"), ("migrations_now", 5),
+                ("health_failure", "webapp: unhealthy"),
+                ("logs", {"webapp": ["Error: P1001", "Error: P1001", "exit 1"]}),
+                running("4.5.10"), steps=("pin", "recreate", "wait_healthy"),
+                step="wait_healthy", error="update to v4.5.14 failed: webapp: unhealthy")
+    failed = update_result(j, "4.5.10", "v4.5.14", "b")
     assert failed.rolled_back and failed.db_restored and not failed.changed
-    assert failed.message == "update to v4.5.14 failed" and failed.migrations_after is None
-    assert failed.to_version == "4.5.12"
+    assert failed.exit_code == 5 and failed.to_version == "4.5.10"
+    assert failed.message == (
+        "update to v4.5.12 failed at wait_healthy: update to v4.5.14 failed: webapp: unhealthy; "
+        "rolled back: v4.5.10 runs; the database was restored from "
+        "trigger-db-20261201-050805.sql.gz (the replaced one is saved as "
+        "trigger-db-20261201-051500.sql.gz)")
+    assert failed.logs == {"webapp": ["Error: P1001 (x2)", "exit 1"]}
+    assert describe_update(failed).splitlines()[1:] == [
+        "last log lines of webapp:", "  Error: P1001 (x2)", "  exit 1"]
+
+
+@pytest.mark.parametrize("outcome, steps, facts, says", [
+    ("rolled-back", ("pin", "pull"), (("changed", True),),
+     "nothing was stopped; what had changed was put back: v4.5.10 runs"),
+    ("failed", ("pin", "recreate"), (("changed", True),),
+     "the host may be half-changed: v4.5.10 runs"),
+    ("refused", ("recheck",), (), "nothing was changed: v4.5.10 runs"),
+])
+def test_how_a_change_ended_is_one_line(outcome, steps, facts, says):
+    j = journal("update", outcome, *facts, running("4.5.10"), steps=steps, step=steps[-1],
+                error="boom")
+    result = update_result(j, "4.5.10", "v4.5.12", "")
+    assert result.message == f"update to v4.5.12 failed at {steps[-1]}: boom; {says}"
+    assert result.exit_code == {"rolled-back": 5, "failed": 5, "refused": 4}[outcome]
+
+
+def test_an_update_to_what_runs_already_changes_nothing():
+    done = already("4.5.12", "v4.5.12")
+    assert (done.outcome, done.exit_code, done.changed) == ("unchanged", 0, False)
+    assert describe_update(done) == "nothing to change: v4.5.12 runs already"
+
+
+def test_rollback_and_restore_results():
+    done = rollback_result(journal("rollback", "done", ("point", "20261201-040020"),
+                                   ("db_restored", True),
+                                   ("restored_from", "trigger-db-g.sql.gz"),
+                                   ("safety", "trigger-db-s.sql.gz"), ("migrations_before", 6),
+                                   ("migrations_now", 5), ("images_after", {"webapp": "sha:a"}),
+                                   ("downtime_seconds", 12.5), running("4.5.10")), "p")
+    assert (done.version, done.db_restored, done.downtime_seconds, done.point) == (
+        "4.5.10", True, 12.5, "p")
+    assert describe_rollback(done).splitlines() == [
+        "rollback to 20261201-040020 done: v4.5.10 runs",
+        "downtime    12.5 s (webapp not answering 200)",
+        "database    restored from trigger-db-g.sql.gz (6 -> 5 migrations)",
+        "safety      trigger-db-s.sql.gz (the database as it was before)"]
+    kept = rollback_result(journal("rollback", "failed", ("changed", True),
+                                   ("db_restored", True), ("restored_from", "g"),
+                                   ("aside_kept", "main_tm_failed_x"), running("4.5.12"),
+                                   steps=("restore_db", "recreate"), step="recreate",
+                                   error="x"), "p")
+    assert kept.message.endswith("(the replaced one is kept as database main_tm_failed_x)")
+    assert "kept aside  database main_tm_failed_x" in describe_rollback(kept)
+    restored = restore_result(journal("restore", "done", ("safety", "trigger-db-s.sql.gz"),
+                                      running("4.5.10"), steps=("restore_cluster",)),
+                              "trigger-db-b.sql.gz")
+    assert describe_restore(restored).splitlines() == [
+        "restore done: v4.5.10 runs", "restored    trigger-db-b.sql.gz",
+        "safety      trigger-db-s.sql.gz (the database as it was before)"]
+    back = restore_result(journal("restore", "rolled-back", ("changed", True),
+                                  ("put_back", True), ("left_aside", ["main_tm_aside"]),
+                                  running("4.5.10"), steps=("restore_cluster",),
+                                  step="restore_cluster", error="psql failed"), "b")
+    assert back.message.endswith("; the previous databases were put back")
+    assert "left aside  main_tm_aside" in describe_restore(back)
+
+
+# ---- rollback points -------------------------------------------------------------------------
+
+def point_item(name, state, version, guard="trigger-db-g.sql.gz", present=True):
+    return {"name": name, "state": state + "\n", "guard": json.dumps({"file": guard,
+                                                                      "sha256": "ab" * 32}),
+            "point": json.dumps({"stamp": name, "tx": f"{name}-update", "version": version,
+                                 "target": "v4.5.12", "migrations": 5}),
+            "images": [{"service": "webapp", "id": "sha256:" + name, "present": present}]}
 
 
 def test_points_and_the_default_one():
-    def item(stamp, state, version):
-        return {"state": state, "missing_images": [], "point": {
-            "stamp": stamp, "version": version, "target": "v4.5.12", "migrations": 5,
-            "backup": "b", "images": {"webapp": {"id": "sha256:" + stamp}}}}
-
-    result = {"in_progress": "", "points": [item("20261201-050000", "done", "4.5.10"),
-                                            item("20261202-050000", "rolled-back", "4.5.11"),
-                                            item("20261203-050000", "done", "4.5.12")]}
-    points = rollback_points(result)
-    assert [p.name for p in points] == ["20261203-050000", "20261202-050000", "20261201-050000"]
-    assert default_point(points).name == "20261203-050000"
-    assert points[0].images == {"webapp": "sha256:20261203-050000"}
-    result["in_progress"] = "20261201-050000"
-    assert default_point(rollback_points(result)).name == "20261201-050000"
-    assert default_point(rollback_points({"points": [item("x", "rolled-back", None)]})) is None
-    done = rollback_result({"point": "p", "db_restored": True, "migrations_before": 6,
-                            "migrations_after": 5, "images_after": {"webapp": "sha256:a"},
-                            "rollback_downtime_seconds": 12.5, "webapp_container": WEBAPP})
-    assert (done.version, done.db_restored, done.downtime_seconds) == ("4.5.12", True, 12.5)
+    found = points.parse([point_item("20261201-050000", "done", "4.5.10"),
+                          point_item("20261202-050000", "rolled-back", "4.5.11"),
+                          point_item("20261203-050000", "done", "4.5.12", present=False),
+                          point_item("../etc", "done", "4.5.12"), "junk"])
+    assert [p.name for p in found] == ["20261203-050000", "20261202-050000", "20261201-050000"]
+    newest = found[0]
+    assert points.default_point(found) is newest
+    assert (newest.version, newest.migrations, newest.guard, newest.tx) == (
+        "4.5.12", 5, "trigger-db-g.sql.gz", "20261203-050000-update")
+    assert newest.missing_images == ["webapp"]
+    assert newest.tags == ["trigger-maint/rollback:20261203-050000-webapp"]
+    assert points.default_point(points.parse([point_item("x", "rolled-back", None)])) is None
+    assert points.choose(found, "20261202-050000").point is found[1]
+    assert points.choose(found, "20200101-000000").problem == "no rollback point 20200101-000000"
+    assert "no rollback point of a completed update" in points.choose([]).problem
 
 
-BACKUP_CONTEXT = {"names": backups.NAMES, "min_dump_bytes": backups.MIN_DUMP_BYTES,
-                  "max_shrink": backups.MAX_SHRINK, "dump_timeout": 600,
-                  "trigger_version": "4.5.10"}
+def test_a_new_point_never_takes_a_name_in_use():
+    from datetime import UTC, datetime
+
+    found = points.parse([point_item("20261201-050000", "done", "4.5.10"),
+                          point_item("20261201-050000-2", "done", "4.5.10")])
+    assert points.free_name(found, datetime(2026, 12, 1, 5, 0, tzinfo=UTC)) == \
+        "20261201-050000-3"
 
 
-def scripts(**tree) -> dict:
-    s = settings(tree)
-    context = {**script_context(s), **BACKUP_CONTEXT}
-    return {
-        "update": render("update", **context, force=True, from_version="4.5.10",
-                         **pin_context(candidates(s), "v4.5.12")),
-        "update-current": render("update", **context, force=False, from_version="",
-                                 **pin_context(candidates(s), None)),
-        "rollback": render("rollback", **context, point="20261201-050823", yes=False),
-        "rollback-points": render("rollback-points", **script_context(s)),
-    }
+# ---- the runner --------------------------------------------------------------------------------
+
+HOSTILE = {"path": "/srv/it's $(here)", "backup_dir": "/b/`x`"}
 
 
-@pytest.mark.parametrize("tree", [{}, {"layout": "runbook", "path": "/srv/it's $(here)",
-                                                    "backup_dir": "/b/`x`"}])
-def test_scripts_render_and_pass_shellcheck(tree):
-    rendered = scripts(**tree)
-    for name, script in rendered.items():
+def runners(where: dict) -> dict[str, str]:
+    found = plans(where.get("backup_dir", "/var/backups/trigger"))
+    return {kind: runner(plan, "runbook" if where else "v4", **where)
+            for kind, plan in found.items()}
+
+
+@pytest.mark.parametrize("where", [{}, HOSTILE])
+def test_the_runners_render_and_pass_shellcheck(where):
+    for name, script in runners(where).items():
         assert script.startswith("#!/bin/bash\nset -euo pipefail\n"), name
         assert_clean_bash(script)
-    if "path" in tree:
-        assert "TM_PATH='/srv/it'\"'\"'s $(here)'" in rendered["update"]
-        assert "TM_RB='/b/`x`/rollback'" in rendered["rollback-points"]
+
+
+def test_the_runners_take_hostile_paths_as_data():
+    rendered = runners(HOSTILE)
+    assert "TM_PATH='/srv/it'\"'\"'s $(here)'" in rendered["update"]
+    assert "TM_RB='/b/`x`/rollback'" in rendered["rollback"]
+    assert "TM_TXROOT='/b/`x`/transactions'" in rendered["restore"]
+
+
+def test_the_runner_carries_out_the_plan_and_its_way_back():
+    plan = plans()["update"]
+    script = runner(plan)
+    forward = [line.strip() for line in script.splitlines() if line.startswith("  tm_do ")]
+    back = [line.strip() for line in script.splitlines() if line.startswith("  tm_undo ")]
+    assert forward[2].startswith("tm_do 3 pin 1 dotenv ")
+    assert forward[2].endswith(" triggerdotdev/trigger.dev:v4.5.12 v4.5.12 TRIGGER_IMAGE_TAG "
+                               ".env")
+    assert [line.split()[1:3] for line in back] == [[str(u.after), u.name] for u in plan.back]
+    assert describe_plan(plan).splitlines()[3] == (
+        "   3. pin v4.5.12 in .env  <- first change")
 
 
 def _function(script: str, name: str) -> str:
@@ -318,7 +450,7 @@ def _function(script: str, name: str) -> str:
 
 
 def test_json_field_reads_sidecars_and_points(tmp_path):
-    script = scripts()["update"]
+    script = runner(plans()["update"])
     (tmp_path / "sidecar.json").write_text(SIDECAR + "\n")
     shell = _function(script, "tm_json_field") + "\n" + "\n".join(
         f'printf "%s|" "$(tm_json_field {tmp_path}/sidecar.json {key})"'
@@ -330,7 +462,7 @@ def test_json_field_reads_sidecars_and_points(tmp_path):
 
 @pytest.mark.parametrize("awk", AWKS)
 def test_database_section_of_a_dumpall(tmp_path, awk):
-    script = scripts()["update"]
+    script = runner(plans()["rollback"])
     program = re.search(r"TM_SECTION_AWK=\$\(cat <<'AWK'\n(.*?)\nAWK\n", script, re.S).group(1)
     (tmp_path / "dump.sql").write_text(DUMPALL)
     argv = ["busybox", "awk"] if awk == "busybox" else [awk]

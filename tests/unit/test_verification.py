@@ -1,77 +1,48 @@
+"""verify: the post-change checks from what the verify script measured, and the scripts of
+verify and reboot."""
+
 import json
 import re
-import subprocess
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import pytest
+
 from trigger_maint.config import settings
-from trigger_maint.installation import from_result
 from trigger_maint.inventory import containers
-from trigger_maint.layout import script_context
+from trigger_maint.layout import candidates
+from trigger_maint.logs import CANDIDATE_PATTERN
 from trigger_maint.output import plain
-from trigger_maint.render import render
+from trigger_maint.scripts.base import install_inputs, new_marker
+from trigger_maint.scripts.reboot import BOOT_ID, REBOOT, BootInputs, RebootInputs
+from trigger_maint.scripts.verify import VERIFY, VerifyInputs, verify_facts
 from trigger_maint.verification import (
-    BENIGN_PATTERN,
-    ERROR_PATTERN,
     changed_at,
     describe,
     intended_version,
+    pinned_version,
     restarts_check,
     services_check,
     settling,
     verify_report,
 )
 
+from .builders import NOW, WEBAPP_IMAGE, inspect, install_result, installation, stack, webapp
 from .shell import assert_clean_bash
 
-WEBAPP_IMAGE = "sha256:" + "1b" * 32
-PG_IMAGE = "sha256:" + "2c" * 32
+INPUTS = VerifyInputs(install_inputs(settings({})), 10)
 
 
-def inspect(service, n, state="running", health="healthy", restarts=0, exit_code=0,
-            policy="unless-stopped", image=PG_IMAGE, ref="postgres:14", env=()):
-    """One `docker inspect` object as Docker 27 prints it (the fields the tool reads)."""
+def result(before=None, after=None, pinned="v4.5.10", health="OK\n200", db="12\n",
+           redis="PONG", logs=None, pinned_image=WEBAPP_IMAGE, **install):
+    """What the verify script reports: the installation as first sampled, the probes, the
+    containers after the window and their candidate log lines."""
+    raw = install_result(stack() if before is None else before, pinned_tag=pinned, **install)
+    raw["config"]["services"].setdefault(
+        "webapp", {"image": "triggerdotdev/trigger.dev:${TRIGGER_IMAGE_TAG}"})
     return {
-        "Id": f"{n:x}" * 64,
-        "Created": "2026-01-01T10:00:00.000000001Z",
-        "Name": f"/trigger-{service}-1",
-        "RestartCount": restarts,
-        "Image": image,
-        "State": {"Status": state, "Running": state == "running", "Restarting": False,
-                  "ExitCode": exit_code, "StartedAt": "2026-01-01T10:00:01.123456789Z",
-                  "FinishedAt": "0001-01-01T00:00:00Z",
-                  **({"Health": {"Status": health, "FailingStreak": 0}} if health else {})},
-        "HostConfig": {"RestartPolicy": {"Name": policy, "MaximumRetryCount": 0}},
-        "Config": {"Image": ref, "Env": list(env),
-                   "Labels": {"com.docker.compose.project": "trigger",
-                              "com.docker.compose.service": service}},
-    }
-
-
-def webapp(n=1, tag="v4.5.11", **kwargs):
-    return inspect("webapp", n, image=WEBAPP_IMAGE,
-                   ref=f"127.0.0.1:5000/triggerdotdev/trigger.dev:{tag}",
-                   env=[f"BUILD_APP_VERSION={tag}", "NODE_ENV=production"], **kwargs)
-
-
-def stack(**webapp_kwargs):
-    return [webapp(**webapp_kwargs), inspect("postgres", 2), inspect("redis", 3),
-            inspect("electric", 4, health="")]
-
-
-def result(before=None, after=None, pinned="v4.5.11", health="OK\n200", db="12\n",
-           redis="PONG", logs=None, pinned_image=WEBAPP_IMAGE):
-    before = stack() if before is None else before
-    services = {c["Config"]["Labels"]["com.docker.compose.service"]: {"image": c["Config"]["Image"]}
-                for c in before}
-    services.setdefault("webapp", {"image": "triggerdotdev/trigger.dev:${TRIGGER_IMAGE_TAG}"})
-    hook = next((c for c in before if "webapp" in c["Name"]), None)
-    return {
-        "layout": "v4", "path": "/opt/trigger", "webapp_url": "http://127.0.0.1:8030/healthcheck",
-        "config": {"name": "trigger", "services": services},
-        "containers": before,
-        **({"webapp_container": hook, "webapp_image": {"Id": WEBAPP_IMAGE}} if hook else {}),
-        "core_package": "", "pinned_tag": pinned, "pinned_image_id": pinned_image,
+        **raw, "now": int(NOW.timestamp()), "pinned_image_id": pinned_image,
+        "pinned_ref": f"127.0.0.1:5000/triggerdotdev/trigger.dev:{pinned}",
         "health": {"output": health, "exit": 0 if health.endswith(("200", "500")) else 7},
         "database": {"output": db, "exit": 0 if db.strip().isdigit() else 1},
         "redis": {"output": redis, "exit": 0 if redis == "PONG" else 1},
@@ -81,13 +52,21 @@ def result(before=None, after=None, pinned="v4.5.11", health="OK\n200", db="12\n
 
 
 def report_for(raw, update=None, observe=10):
-    s = settings({})
-    inst = from_result(raw, s)
-    return verify_report("h", raw, inst, intended_version(update, inst), observe)
+    facts = verify_facts(raw, INPUTS)
+    return verify_report("h", facts, intended_version(update, facts.installation), observe,
+                         changed_at(update))
 
 
 def states(report):
     return {c.name: c.state for c in report.checks}
+
+
+def test_the_scripts_result_becomes_verify_facts():
+    facts = verify_facts(result(), INPUTS)
+    assert facts.now == NOW and facts.installation.running == "4.5.10"
+    assert facts.installation.layout is INPUTS.install.layouts[0]
+    without_clock = verify_facts({**result(), "now": None}, INPUTS)
+    assert without_clock.now.tzinfo is UTC
 
 
 def test_a_healthy_stack_passes_every_check():
@@ -95,26 +74,33 @@ def test_a_healthy_stack_passes_every_check():
     assert report.ok, describe(report)
     assert set(states(report)) == {"services", "restarts", "healthcheck", "database", "redis",
                                    "logs", "version"}
-    assert report.intended == "4.5.11" and report.running == "4.5.11"
+    assert report.intended == "4.5.10" and report.running == "4.5.10"
     assert describe(report).endswith("verify: all checks passed")
 
 
-def test_a_stopped_service_fails_services():
+def test_a_stopped_service_fails_services_and_names_its_last_error():
     after = stack()
-    after[2] = inspect("redis", 3, state="exited", health="unhealthy", exit_code=0)
-    report = report_for(result(after=after, redis="service \"redis\" is not running"))
+    after[1] = inspect("postgres", 2, state="exited", health="unhealthy", exit_code=1)
+    line = ("2026-12-01T04:59:00.000000000Z 2026-12-01 04:59:00.000 UTC [1] FATAL:  data "
+            'directory "/var/lib/postgresql/data" has invalid permissions')
+    report = report_for(result(after=after, db='service "postgres" is not running',
+                               logs=[{"id": "2" * 64, "lines": [line]}]))
     assert not report.ok
     assert states(report)["services"] == "fail"
-    assert "redis: exited (0)" in report.failures[0].detail
-    assert states(report)["redis"] == "fail"
-    assert "verify FAILED: services, redis" in describe(report)
+    assert report.failures[0].detail == (
+        'postgres: exited (1) (last error: 2026-12-01 04:59:00.000 UTC [1] FATAL:  data '
+        'directory "/var/lib/postgresql/data" has invalid permissions)')
+    assert states(report)["database"] == "fail"
+    assert "verify FAILED: services, database" in describe(report)
 
 
 def test_a_one_shot_service_that_completed_is_fine():
-    after = [*stack(), inspect("s2-init", 5, state="exited", health="", policy="no")]
-    check = services_check(("electric", "postgres", "redis", "s2-init", "webapp"),
+    after = [*stack(), inspect("s2-init", 6, state="exited", health="", policy="no")]
+    check = services_check(("electric", "postgres", "redis", "s2-init", "supervisor", "webapp"),
                            containers(after))
     assert check.ok, check.detail
+    restarted = [*stack(), inspect("s2-init", 6, state="exited", health="", exit_code=0)]
+    assert not services_check(("s2-init",), containers(restarted)).ok  # unless-stopped
 
 
 def test_a_missing_or_unhealthy_service_fails():
@@ -130,12 +116,36 @@ def test_a_crash_loop_fails_restarts_services_and_logs():
     line = "Error: Invalid environment variables: ENCRYPTION_KEY must be 32 bytes"
     report = report_for(result(before=before, after=after, health="curl: (7) Failed to connect"
                                " to 127.0.0.1 port 8030\n000", pinned="v4.5.15",
-                               logs=[{"id": "1" * 64, "since": 0, "lines": [line]}]))
+                               logs=[{"id": "1" * 64,
+                                      "lines": [f"2026-12-01T04:59:58.5Z {line}"]}]))
     got = states(report)
     assert got["restarts"] == got["services"] == got["healthcheck"] == got["logs"] == "fail"
-    assert "webapp: error" not in report.checks[-2].detail
-    assert f"webapp: 1 error lines, last: {line}" == report.checks[-2].detail
-    assert "no answer (curl: (7) Failed to connect" in report.checks[2].detail
+    logs = next(c for c in report.checks if c.name == "logs")
+    assert logs.detail == f"webapp: 1 error line since healthy, last: {line}"
+    health = next(c for c in report.checks if c.name == "healthcheck")
+    assert "no answer (curl: (7) Failed to connect" in health.detail
+    assert "webapp: restarting (last error: Error: Invalid environment" in report.checks[0].detail
+
+
+def test_lines_before_the_service_became_healthy_or_known_noise_do_not_count():
+    noise = "2026-12-01T03:00:30.000000000Z 2026-12-01 03:00:30.123 UTC [51] FATAL:  the " \
+            "database system is starting up"
+    early = "2026-12-01T03:00:40.000000000Z Error: P1001: Can't reach database server"
+    late_noise = "2026-12-01T04:30:00.000000000Z 2026-12-01 04:30:00.123 UTC [60] FATAL:  the " \
+                 "database system is starting up"
+    report = report_for(result(logs=[{"id": "2" * 64, "lines": [noise, late_noise]},
+                                     {"id": "1" * 64, "lines": [early]}]))
+    assert states(report)["logs"] == "ok", describe(report)
+
+
+def test_after_a_change_only_lines_since_the_change_count():
+    line = "2026-12-01T04:00:10.000000000Z Error: boom"
+    bad = report_for(result(logs=[{"id": "1" * 64, "lines": [line]}]))
+    assert states(bad)["logs"] == "fail"
+    update = SimpleNamespace(changed=True, point="20261201-043000", from_version="4.5.9",
+                             to_version="4.5.10", rolled_back=False)
+    assert states(report_for(result(logs=[{"id": "1" * 64, "lines": [line]}]), update))[
+        "logs"] == "ok"
 
 
 def test_restart_counts_rising_or_a_new_container_fail():
@@ -161,15 +171,22 @@ def test_database_unreadable():
 
 def test_version_mismatch_against_the_pin_and_against_the_update():
     report = report_for(result(pinned="v4.5.12"))
-    assert report.failures[0].detail == "running v4.5.11, intended v4.5.12"
-    update = SimpleNamespace(changed=True, from_version="4.5.10", to_version="4.5.12",
-                             rolled_back=False)
+    assert report.failures[0].detail == "running v4.5.10, intended v4.5.12"
+    update = SimpleNamespace(changed=True, from_version="4.5.9", to_version="4.5.12",
+                             rolled_back=False, point="20261201-040020")
     assert report_for(result(), update=update).failures[0].name == "version"
-    back = SimpleNamespace(changed=True, from_version="4.5.11", to_version="4.5.12",
-                           rolled_back=True)
+    back = SimpleNamespace(changed=True, from_version="4.5.10", to_version="4.5.12",
+                           rolled_back=True, point="20261201-040020")
     assert report_for(result(pinned="v4.5.12"), update=back).ok
-    unchanged = SimpleNamespace(changed=False, from_version="4.5.11", to_version="4.5.11")
+    unchanged = SimpleNamespace(changed=False, from_version="4.5.10", to_version="4.5.10")
     assert report_for(result(pinned="v4.5.12"), update=unchanged).intended == "4.5.12"
+
+
+def test_the_pin_of_an_image_layout_is_the_webapps_image_tag():
+    runbook = installation([webapp(tag="v4.5.11")], layout="runbook", pinned_tag="")
+    assert pinned_version(runbook) == "v4.5.11"
+    v4 = installation(pinned_tag="v4.5.12")
+    assert pinned_version(v4) == "v4.5.12"
 
 
 def test_a_floating_pin_compares_image_ids():
@@ -183,18 +200,16 @@ def test_no_pin_at_all_is_unknown_and_fails():
     raw = result(pinned="")
     raw["config"]["services"]["webapp"]["image"] = "127.0.0.1:5000/triggerdotdev/trigger.dev"
     report = report_for(raw)
-    assert report.failures[0].state == "unknown"
+    assert report.failures[0].state == "unknown" and not report.ok
 
 
 def test_changed_at_is_when_the_updates_rollback_point_was_recorded():
     when = datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC)
-    assert changed_at(None) == 0
-    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005")) \
-        == int(when.timestamp())
-    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005-2")) \
-        == int(when.timestamp())
-    assert changed_at(SimpleNamespace(changed=False, point="20260101-100005")) == 0
-    assert changed_at(SimpleNamespace(changed=True, point="")) == 0
+    assert changed_at(None) is None
+    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005")) == when
+    assert changed_at(SimpleNamespace(changed=True, point="20260101-100005-2")) == when
+    assert changed_at(SimpleNamespace(changed=False, point="20260101-100005")) is None
+    assert changed_at(SimpleNamespace(changed=True, point="")) is None
 
 
 def test_settling_waits_for_starting_and_restarting_containers():
@@ -204,47 +219,25 @@ def test_settling_waits_for_starting_and_restarting_containers():
         == ["trigger-postgres-1", "trigger-webapp-1"]
 
 
-def grep(pattern, lines, invert=False):
-    found = subprocess.run(["grep", "-aE" + ("v" if invert else ""), pattern],
-                           input="\n".join(lines), capture_output=True, text=True)
-    return found.stdout.splitlines()
+@pytest.mark.parametrize("layout", ["auto", "v4", "runbook"])
+def test_scripts_render_clean(layout):
+    install = install_inputs(settings({"layout": layout}))
+    script = VERIFY.render(VerifyInputs(install, 10), new_marker())
+    assert_clean_bash(script)
+    assert "TM_OBSERVE=10\n" in script
+    assert f"grep -aiE -- '{CANDIDATE_PATTERN}'" in script and "tail -n 200" in script
+    assert_clean_bash(BOOT_ID.render(BootInputs(install), new_marker()))
+    forced = REBOOT.render(RebootInputs("0f3c", True), new_marker())
+    asked = REBOOT.render(RebootInputs("0f3c", False), new_marker())
+    assert_clean_bash(forced)
+    assert_clean_bash(asked)
+    assert "reboot-required" in asked and "reboot-required" not in forced
+    assert re.search(r"setsid nohup bash -c 'sleep 1; exec reboot'.*9>&- &", asked)
+    assert "TM_BOOT_ID\" = 0f3c ]" in asked
 
 
-def test_error_pattern_matches_error_lines_only():
-    lines = ["Error: P1001: Can't reach database server", "2026-01-01 FATAL:  role x",
-             '{"level":"error","msg":"boom"}', "panic: runtime error",
-             "TypeError: Cannot read properties of undefined", "ERROR", "fatal",
-             # stack frames, words that merely contain "error", configuration names
-             "    at Object.<anonymous> (/app/server.js:1:1)",
-             '    self.reply(200 if ok else 500, "OK" if ok else "ERROR")',
-             "0 errors found", "ERROR_REPORTING=off", "terror", "Errored", "",
-             "No pending migrations to apply."]
-    assert grep(ERROR_PATTERN, lines) == lines[:7]
-
-
-def test_benign_lines_are_dropped():
-    lines = ["2026-12-01 05:17:14.791 UTC [51] FATAL:  the database system is starting up",
-             "BrokenPipeError: [Errno 32] Broken pipe", "Error: read ECONNRESET",
-             "2026-12-01 05:20:51.266 UTC [568] FATAL:  connection to client lost",
-             "2026-12-01 05:38:58.131 UTC [60] FATAL:  canceling authentication due to timeout",
-             "2026-12-01 FATAL:  password authentication failed for user \"postgres\""]
-    assert grep(BENIGN_PATTERN, grep(ERROR_PATTERN, lines), invert=True) == lines[5:]
-
-
-def test_scripts_render_clean():
-    for layout in ("auto", "v4", "runbook"):
-        ctx = script_context(settings({"layout": layout}))
-        script = render("verify", error_pattern=ERROR_PATTERN, benign_pattern=BENIGN_PATTERN,
-                        changed_at=1767261600, log_margin=5, **ctx)
-        assert_clean_bash(script)
-        assert "TM_CHANGED_AT=1767261600" in script
-        assert_clean_bash(render("boot-id", **ctx))
-        forced = render("reboot", boot_id="0f3c", force=True, **ctx)
-        asked = render("reboot", boot_id="0f3c", force=False, **ctx)
-        assert_clean_bash(forced)
-        assert_clean_bash(asked)
-        assert "reboot-required" in asked and "reboot-required" not in forced
-        assert re.search(r"setsid nohup bash -c 'sleep 1; exec reboot'.*9>&- &", asked)
+def test_a_configured_layout_is_the_only_candidate():
+    assert [layout.name for layout in candidates(settings({"layout": "runbook"}))] == ["runbook"]
 
 
 def test_report_is_json_ready():
