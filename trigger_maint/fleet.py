@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -10,7 +12,7 @@ from . import checklist as cl
 from . import status_report
 from .checks import SEVERITY
 from .config import Settings, kind_of, with_overrides
-from .errors import CHECK_FAILED, ConfigError
+from .errors import CHECK_FAILED, ConfigError, UnsafeError
 from .output import plain
 
 # Keys that describe the fleet run itself; an inventory entry cannot override them.
@@ -233,6 +235,117 @@ def stages(members: Sequence[Member], canary: int | None) -> list[tuple[str, lis
     return [("canary", list(members[:canary])), ("rest", list(members[canary:]))]
 
 
+# Shards: one fleet split across N runners (CI jobs), `--shard K/N` on every fleet task.
+#
+# The split is a pure function of the resolved member list and the canary count, so every
+# runner given the same inventory and flags computes the same one: the canaries (the
+# first `canary` hosts of a staged run) all go to shard 1; the other hosts, sorted by name,
+# are dealt like cards starting with shard 2 (2, 3, ..., N, 1, 2, ...). The shards' shares
+# of those hosts differ by at most one, and when they do not divide evenly shard 1, which
+# also carries the canaries and which the other shards wait for, gets the smaller share.
+
+SHARD_FORMAT = re.compile(r"([0-9]+)/([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1 <= index <= count)."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(value) -> Shard | None:
+    """`--shard K/N` as a Shard; None when not given. Anything else is a ConfigError."""
+    if value is None or value == "":
+        return None
+    match = SHARD_FORMAT.fullmatch(str(value).strip())
+    index, count = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not 1 <= index <= count:
+        raise ConfigError(f"--shard: expected K/N with 1 <= K <= N (e.g. 2/4), got {value!r}")
+    return Shard(index, count)
+
+
+def canary_names(names: Sequence[str], canary: int | None) -> list[str]:
+    """The canaries of a fleet of `names`: the first `canary`, when that stages the run."""
+    if not canary or canary >= len(names):
+        return []
+    return list(names[:canary])
+
+
+def deal(names: Sequence[str], canary: int | None, count: int) -> list[list[str]]:
+    """The fleet's member names split into `count` shards (index 0 is shard 1), each in
+    fleet order: every canary in shard 1, the other names by sorted order dealt to shards
+    2, 3, ..., count, 1, 2, ..."""
+    duplicates = sorted(n for n, times in Counter(names).items() if times > 1)
+    if duplicates:
+        raise ConfigError(f"--shard needs distinct host names, and {', '.join(duplicates)} "
+                          "names two hosts (give inventory names)")
+    canaries = canary_names(names, canary)
+    shard_of = dict.fromkeys(canaries, 0)
+    rest = sorted(n for n in names if n not in shard_of)
+    for i, name in enumerate(rest):
+        shard_of[name] = (i + 1) % count
+    return [[n for n in names if shard_of[n] == k] for k in range(count)]
+
+
+def shard_stages(members: Sequence[Member], canary: int | None,
+                 shard: Shard | None = None) -> list[tuple[str, list[Member]]]:
+    """The stages this runner works through: the fleet's stages (see `stages`) holding only
+    the shard's members, empty stages left out. Shard 1 of a staged run has the canary stage
+    and its share of the rest; the other shards only their share of the rest."""
+    whole = stages(members, canary)
+    if shard is None:
+        return whole
+    mine = set(deal([m.name for m in members], canary, shard.count)[shard.index - 1])
+    picked = [(stage, [m for m in part if m.name in mine]) for stage, part in whole]
+    return [(stage, part) for stage, part in picked if part]
+
+
+def waits_for_canaries(members: Sequence[Member], canary: int | None,
+                       shard: Shard | None) -> bool:
+    """True for a shard that may start only after the canaries succeeded: shards 2..N of a
+    staged run."""
+    return bool(shard and shard.index > 1 and canary_names([m.name for m in members], canary))
+
+
+def canary_problem(report: dict, canaries: Sequence[str]) -> str | None:
+    """Why `report` (a fleet-maintain report, see load_report) does not show every one of
+    `canaries` succeeded in a canary stage; None when it does."""
+    if report["task"] != "maintain":
+        return f"it is a fleet {report['task']} report, not a fleet maintain one"
+    entries = {h.get("name"): h for h in report["hosts"]}
+    for name in canaries:
+        entry = entries.get(name)
+        if entry is None:
+            return f"it does not hold canary {name}"
+        if entry.get("stage") != "canary":
+            return f"{name} was not a canary there (stage {entry.get('stage')})"
+        if entry.get("state") != OK:
+            return f"canary {name} {result_cell_of(entry)}"
+    return None
+
+
+def result_cell_of(entry: Mapping) -> str:
+    """How a report's host entry ended, e.g. "failed (5)" or "skipped"."""
+    state = entry.get("state")
+    return state if state in (OK, SKIPPED) else f"{state} ({entry.get('exit_code')})"
+
+
+def after_check(report: dict, source: str, members: Sequence[Member], canary: int | None,
+                shard: Shard) -> None:
+    """Refuse (UnsafeError, exit 4) unless `report`, read from `source`, shows every canary
+    of the fleet succeeded."""
+    canaries = canary_names([m.name for m in members], canary)
+    problem = canary_problem(report, canaries)
+    if problem:
+        raise UnsafeError(f"fleet maintain shard {shard} refused: {source}: {problem}; "
+                          "no host contacted")
+
+
 def state_of(result: HostResult) -> str:
     """ok, unreachable (exit 3) or failed."""
     if result.exit_code == 0:
@@ -313,9 +426,11 @@ def verdict(outcomes: Sequence[HostOutcome], stopped: str | None) -> str:
 
 
 def document(task: str, outcomes: Sequence[HostOutcome], *, started_at: str, finished_at: str,
-             parallel: int, canary: int | None, stopped: str | None) -> dict:
-    """The fleet report as JSON-ready data."""
-    return {
+             parallel: int, canary: int | None, stopped: str | None,
+             shard: Shard | None = None, members: Sequence[str] = ()) -> dict:
+    """The fleet report as JSON-ready data; a shard's names its index, the shard count and
+    every member of the whole fleet (in fleet order), so that merging finds gaps."""
+    doc = {
         "task": task,
         "started_at": started_at,
         "finished_at": finished_at,
@@ -328,16 +443,22 @@ def document(task: str, outcomes: Sequence[HostOutcome], *, started_at: str, fin
         "hosts": [{"name": o.name, "host": o.host, "stage": o.stage, "state": o.state,
                    "seconds": round(o.seconds, 1), **plain(o.result)} for o in outcomes],
     }
+    if shard:
+        doc["shard"] = {"index": shard.index, "count": shard.count, "members": list(members)}
+    return doc
 
 
 def markdown(doc: dict, outcomes: Sequence[HostOutcome]) -> str:
     """The fleet report for people."""
     header, body = rows(outcomes)
     canary = f", canary {doc['canary']}" if doc["canary"] else ""
+    shard = doc.get("shard")
+    title = f", shard {shard['index']}/{shard['count']}" if shard else ""
+    of_fleet = f" of a {len(shard['members'])}-host fleet" if shard else ""
     lines = [
-        f"# trigger-maint fleet {doc['task']}",
+        f"# trigger-maint fleet {doc['task']}{title}",
         "",
-        f"{doc['started_at']} to {doc['finished_at']}, {len(outcomes)} hosts, "
+        f"{doc['started_at']} to {doc['finished_at']}, {len(outcomes)} hosts{of_fleet}, "
         f"parallel {doc['parallel']}{canary}: **{doc['summary']}** (exit {doc['exit_code']})",
         "",
         "| " + " | ".join(header) + " |",
@@ -353,8 +474,150 @@ def markdown(doc: dict, outcomes: Sequence[HostOutcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_files(doc: dict, outcomes: Sequence[HostOutcome], stamp: str) -> dict[str, str]:
-    """File name -> content of the fleet report (Markdown and JSON)."""
+def report_files(doc: dict, outcomes: Sequence[HostOutcome], stamp: str,
+                 merged: bool = False) -> dict[str, str]:
+    """File name -> content of the fleet report (Markdown and JSON):
+    fleet-<task>-<stamp>, then -shard-K-of-N for a shard's, -merged for a merged one."""
     base = f"fleet-{doc['task']}-{stamp}"
+    if doc.get("shard"):
+        base += f"-shard-{doc['shard']['index']}-of-{doc['shard']['count']}"
+    elif merged:
+        base += "-merged"
     return {f"{base}.md": markdown(doc, outcomes),
             f"{base}.json": json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"}
+
+
+# Reading fleet reports back: --after, and `report --merge`.
+
+TASKS = ("status", "verify", "maintain")
+HOST_KEYS = ("name", "host", "stage", "state", "seconds", "exit_code", "before", "after",
+             "items", "message", "report", "data")
+# What a merged report may hold that an unsharded run's does not have equal: when the
+# shards started and ended, how long each host took, where files were written, and the
+# largest --parallel of the shards (see docs/scheduling.md, "Shards").
+MERGE_DIFFERS = ("started_at", "finished_at", "parallel", "files", "hosts[].seconds")
+
+
+def load_report(text: str, source: str) -> dict:
+    """A fleet report from its JSON: the file a fleet run wrote, or the document it printed
+    under --json (its envelope dropped, its task `fleet-X` read as `X`)."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: not a fleet report (expected a JSON object)")
+    doc = dict(doc)
+    if "schema" in doc:  # printed under --json
+        task = str(doc.get("task", ""))
+        if doc.get("error"):
+            raise ConfigError(f"{source}: the run failed before it had a result: "
+                              f"{doc['error']}")
+        doc = {k: v for k, v in doc.items() if k not in ("schema", "host")}
+        doc["task"] = task.removeprefix("fleet-") if task.startswith("fleet-") else task
+    missing = [k for k in ("task", "started_at", "finished_at", "parallel", "canary",
+                           "stopped", "hosts") if k not in doc]
+    if doc.get("task") not in TASKS or missing or not isinstance(doc["hosts"], list):
+        raise ConfigError(f"{source}: not a fleet report"
+                          + (f" (no {', '.join(missing)})" if missing else ""))
+    for entry in doc["hosts"]:
+        if not isinstance(entry, dict) or not all(k in entry for k in HOST_KEYS) \
+                or not isinstance(entry["items"], dict):
+            raise ConfigError(f"{source}: not a fleet report (a host without "
+                              f"{', '.join(HOST_KEYS)})")
+    shard = doc.get("shard")
+    if shard is not None and not (
+            isinstance(shard, dict) and isinstance(shard.get("members"), list)
+            and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int)
+            and 1 <= shard["index"] <= shard["count"]):
+        raise ConfigError(f"{source}: its shard is not {{index, count, members}}")
+    return doc
+
+
+def item_order(task: str, entry: Mapping) -> list[str]:
+    """The order a host's items had before JSON sorted them: the status topics', the verify
+    checks' or the checklist's."""
+    data = entry.get("data") if isinstance(entry.get("data"), Mapping) else {}
+    if task == "status":
+        return [topic for topic, _ in STATUS_TOPICS] + ["other"]
+    if task == "verify":
+        return [check.get("name") for check in data.get("checks") or ()
+                if isinstance(check, Mapping)]
+    checklist = data.get("checklist") if isinstance(data.get("checklist"), Mapping) else {}
+    return [item.get("key") for item in checklist.get("items") or () if isinstance(item, Mapping)]
+
+
+def outcome_of(task: str, entry: Mapping) -> HostOutcome:
+    """A report's host entry as the outcome it was written from (its items in their order
+    again, so that the summary's columns come out as in the run's own)."""
+    order = {name: i for i, name in enumerate(item_order(task, entry))}
+    items = dict(sorted(entry["items"].items(), key=lambda kv: order.get(kv[0], len(order))))
+    result = HostResult(exit_code=entry["exit_code"], before=entry["before"],
+                        after=entry["after"], items=items, message=entry["message"],
+                        report=entry["report"], data=entry["data"])
+    return HostOutcome(name=entry["name"], host=entry["host"], stage=entry["stage"],
+                       state=entry["state"], result=result, seconds=entry["seconds"])
+
+
+def merge(reports: Sequence[tuple[str, dict]]) -> tuple[dict, list[HostOutcome]]:
+    """One fleet report from the reports of every shard of one run, as (source, report).
+
+    They must be of one task, one fleet (the same members, shard count and canary count),
+    every shard once, no host twice. The result is the report an unsharded run would have
+    written, except for the fields in MERGE_DIFFERS: from the earliest start to the latest
+    end, the largest --parallel, the hosts in fleet order, ok, exit code, summary and why
+    the rollout stopped worked out again over every host."""
+    if not reports:
+        raise ConfigError("report --merge: no fleet reports given")
+    first_source, first = reports[0]
+    for source, doc in reports:
+        if not doc.get("shard"):
+            raise ConfigError(f"{source}: not a shard's report (run with --shard K/N)")
+    task, shard = first["task"], first["shard"]
+    seen: dict[int, str] = {}
+    where: dict[str, str] = {}
+    for source, doc in reports:
+        if doc["task"] != task:
+            raise ConfigError(f"{source} is a fleet {doc['task']} report, {first_source} a "
+                              f"fleet {task} one")
+        other = doc["shard"]
+        for key, what in (("count", "shard count"), ("members", "fleet members")):
+            if other[key] != shard[key]:
+                raise ConfigError(f"{source} and {first_source} are shards of different "
+                                  f"fleets ({what} differ)")
+        if doc["canary"] != first["canary"]:
+            raise ConfigError(f"{source} and {first_source} are shards of different runs "
+                              f"(canary {doc['canary']} and {first['canary']})")
+        index = other["index"]
+        if index in seen:
+            raise ConfigError(f"shard {index}/{shard['count']} given twice: {seen[index]} "
+                              f"and {source}")
+        seen[index] = source
+        for entry in doc["hosts"]:
+            name = entry["name"]
+            if name in where:
+                raise ConfigError(f"host {name} is in both {where[name]} and {source}")
+            if name not in shard["members"]:
+                raise ConfigError(f"{source}: host {name} is not a member of the fleet")
+            where[name] = source
+    count = shard["count"]
+    missing = [k for k in range(1, count + 1) if k not in seen]
+    if missing:
+        shares = deal(shard["members"], first["canary"], count)
+        raise ConfigError("report --merge: missing " + "; ".join(
+            f"shard {k}/{count} ({', '.join(shares[k - 1]) or 'no hosts'})" for k in missing))
+    absent = [n for n in shard["members"] if n not in where]
+    if absent:
+        raise ConfigError(f"report --merge: no shard reports host {', '.join(absent)}")
+    order = {name: i for i, name in enumerate(shard["members"])}
+    entries = sorted((e for _, doc in reports for e in doc["hosts"]),
+                     key=lambda e: order[e["name"]])
+    outcomes = [outcome_of(task, e) for e in entries]
+    by_index = [doc for _, doc in sorted(reports, key=lambda r: r[1]["shard"]["index"])]
+    stopped = next((doc["stopped"] for doc in by_index if doc["stopped"]), None)
+    merged = document(task, outcomes,
+                      started_at=min(doc["started_at"] for doc in by_index),
+                      finished_at=max(doc["finished_at"] for doc in by_index),
+                      parallel=max(doc["parallel"] for doc in by_index),
+                      canary=first["canary"], stopped=stopped)
+    return merged, outcomes

@@ -17,14 +17,16 @@ from fabric.exceptions import GroupException
 from fabric.tasks import ConnectionCall
 from invoke import Call, Context
 
-from .errors import MaintError
+from .errors import ConfigError, MaintError
 from .fabric_compat import on_every_host
 from .fleet import (
     HostOutcome,
     HostResult,
     Member,
+    Shard,
+    load_report,
+    shard_stages,
     skipped,
-    stages,
     state_of,
     stop_reason,
     version_label,
@@ -180,14 +182,16 @@ def run_stage(config, members: Sequence[Member], stage: str, job: Job, slots, *,
 
 def run_fleet(config, members: Sequence[Member], job: Job, *, parallel: int,
               canary: int | None = None, dry_run: bool = False,
-              announce: Announce = lambda outcome: None) -> tuple[list[HostOutcome], str | None]:
+              announce: Announce = lambda outcome: None,
+              shard: Shard | None = None) -> tuple[list[HostOutcome], str | None]:
     """Run `job` on every member, `parallel` at a time; with `canary`, on the first `canary`
-    members first and on the rest only when every canary succeeded. Returns the outcomes in
-    member order and why the rollout stopped (None when it did not)."""
+    members first and on the rest only when every canary succeeded; with `shard`, only on
+    that shard's members (see fleet.shard_stages). Returns the outcomes in member order and
+    why the rollout stopped (None when it did not)."""
     slots = threading.Semaphore(parallel)
     outcomes: list[HostOutcome] = []
     stopped = None
-    for stage, stage_members in stages(members, canary):
+    for stage, stage_members in shard_stages(members, canary, shard):
         if stopped:
             outcomes += [skipped(m, stage, stopped) for m in stage_members]
             continue
@@ -197,6 +201,17 @@ def run_fleet(config, members: Sequence[Member], job: Job, *, parallel: int,
         if stage == "canary":
             stopped = stop_reason(done)
     return outcomes, stopped
+
+
+def read_report(path: str) -> dict:
+    """The fleet report in the file at `path` (see fleet.load_report)."""
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+                          ) from None
+    return load_report(text, path)
 
 
 def write_report(directory: str, files: dict[str, str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""CLI: python -m tests.rig install|up|down|status|reset|env."""
+"""CLI: python -m tests.rig install|up|down|status|reset|env|endpoints."""
 
 import argparse
 import shlex
@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     reset.add_argument("version", nargs="?")
     env = sub.add_parser("env", help="shell exports for reaching host K")
     env.add_argument("k", type=int)
+    extra = sub.add_parser("endpoints", help="N more sshd endpoints on host K (0: stop them)")
+    extra.add_argument("k", type=int)
+    extra.add_argument("n", type=int)
     args = parser.parse_args(argv)
     rig = Rig()
     started = time.monotonic()
@@ -43,6 +46,15 @@ def main(argv=None) -> int:
         elif args.command == "env":
             print(env_exports(rig.host(args.k)))
             return 0
+        elif args.command == "endpoints":
+            from . import endpoints
+
+            host = rig.host(args.k)
+            if args.n:
+                print("\n".join(endpoints.start(host, args.n)))
+            else:
+                endpoints.stop(host)
+            print(f"known_hosts: {endpoints.KNOWN_HOSTS_FILE}", file=sys.stderr)
     except RigError as exc:
         print(f"rig: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,9 @@ DOCKER_SOCK = Path("/run/docker.sock")
 # host-dir entry -> path it is bind-mounted over inside the host
 BINDS = {"run": "/run", "opt": "/opt", "root": "/root", "backups": "/var/backups",
          "letsencrypt": "/etc/letsencrypt", "cron.d": "/etc/cron.d", "docker": "/var/lib/docker",
-         "hosts": "/etc/hosts", "boot_id": "/proc/sys/kernel/random/boot_id"}
+         "hosts": "/etc/hosts", "boot_id": "/proc/sys/kernel/random/boot_id",
+         # certbot's lock files: one host's `certbot certificates` must not block another's
+         "letsencrypt-lib": "/var/lib/letsencrypt", "letsencrypt-log": "/var/log/letsencrypt"}
 DOCKERD = ["dockerd", "-H", f"unix://{DOCKER_SOCK}", "--pidfile", "/run/docker.pid",
            "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false",
            "--insecure-registry", "127.0.0.1:5000"]

@@ -27,7 +27,7 @@ from .host import RigHost
 
 PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 BIND_DIRS = ["run", "opt", "root", "backups", "letsencrypt", "cron.d", "docker", "sbin/upper",
-             "sbin/work"]
+             "sbin/work", "letsencrypt-lib", "letsencrypt-log"]
 SSHD_CONFIG = """Port {port}
 ListenAddress {address}
 HostKey {dir}/ssh_host_ed25519_key
@@ -122,7 +122,8 @@ def prepare_host(k: int) -> None:
         (d / sub).mkdir(parents=True, exist_ok=True)
     for old in (d / "run").iterdir():
         shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    for mountpoint in ("/etc/letsencrypt", "/etc/cron.d", "/var/lib/docker", "/var/backups"):
+    for mountpoint in ("/etc/letsencrypt", "/etc/cron.d", "/var/lib/docker", "/var/backups",
+                       "/var/lib/letsencrypt", "/var/log/letsencrypt"):
         Path(mountpoint).mkdir(parents=True, exist_ok=True)
     address = host_address(k)
     (d / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -177,8 +178,10 @@ def stop_host(k: int) -> None:
 
 
 def stop_leftovers(d: Path) -> None:
-    """Stop a dockerd or sshd that outlived its host supervisor (found by its pid file)."""
-    for pidfile, name in (("docker.pid", "dockerd"), ("sshd.pid", "sshd")):
+    """Stop a dockerd or sshd (the host's own, or the extra endpoints' of endpoints.py) that
+    outlived its host supervisor (found by its pid file)."""
+    for pidfile, name in (("docker.pid", "dockerd"), ("sshd.pid", "sshd"),
+                          ("sshd-extra.pid", "sshd")):
         pid = proc.read_pid(d / "run" / pidfile)
         if pid and Path(f"/proc/{pid}/comm").read_text().strip() == name:
             proc.stop(pid, timeout=60)
