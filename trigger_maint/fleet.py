@@ -494,7 +494,7 @@ HOST_KEYS = ("name", "host", "stage", "state", "seconds", "exit_code", "before",
              "items", "message", "report", "data")
 # What a merged report may hold that an unsharded run's does not have equal: when the
 # shards started and ended, how long each host took, where files were written, and the
-# largest --parallel of the shards (see docs/scheduling.md, "Shards").
+# largest --parallel of the shards (see docs/scheduling.md, "Fleets on several runners").
 MERGE_DIFFERS = ("started_at", "finished_at", "parallel", "files", "hosts[].seconds")
 
 

@@ -180,8 +180,8 @@ def stop_host(k: int) -> None:
 def stop_leftovers(d: Path) -> None:
     """Stop a dockerd or sshd (the host's own, or the extra endpoints' of endpoints.py) that
     outlived its host supervisor (found by its pid file)."""
-    for pidfile, name in (("docker.pid", "dockerd"), ("sshd.pid", "sshd"),
-                          ("sshd-extra.pid", "sshd")):
+    extra = [(path.name, "sshd") for path in (d / "run").glob("sshd-extra-*.pid")]
+    for pidfile, name in (("docker.pid", "dockerd"), ("sshd.pid", "sshd"), *extra):
         pid = proc.read_pid(d / "run" / pidfile)
         if pid and Path(f"/proc/{pid}/comm").read_text().strip() == name:
             proc.stop(pid, timeout=60)

@@ -360,7 +360,7 @@ def test_a_later_shard_of_fleet_maintain_needs_the_canaries_report(tmp_path):
     assert last_line(done) == (
         "trigger-maint: fleet maintain shard 2/2 refused: shards after the first wait for the "
         "canaries; run shard 1 first and give the other shards its fleet report with --after "
-        'FILE (docs/scheduling.md, "Shards"); no host contacted')
+        'FILE (docs/scheduling.md, "Fleets on several runners"); no host contacted')
     assert "| done in" not in done.stderr and not (tmp_path / "reports").exists()
 
     failed = {"schema": "trigger-maint/1", "task": "fleet-maintain", "host": None,
@@ -414,3 +414,23 @@ def test_report_merge_writes_and_prints_one_fleet_report(tmp_path):
                               "the fleet reports"
     plain = cli("report", env=env)  # without --merge: the history, as before
     assert plain.returncode == 0 and plain.stdout.startswith("no maintain runs recorded")
+
+
+def test_the_github_actions_recipe_runs_shard_1_then_the_others_then_the_merge():
+    yaml = pytest.importorskip("yaml")
+    text = (ROOT / "docs" / "scheduling.md").read_text()
+    start = text.index("# .github/workflows/trigger-maint-fleet.yml")
+    jobs = yaml.safe_load(text[start:text.index("```", start)])["jobs"]
+    assert list(jobs) == ["shard-1", "shards", "report"]
+    first = next(s["run"] for s in jobs["shard-1"]["steps"] if "fleet-maintain" in s.get("run", ""))
+    assert "--shard 1/4 " in first and "--after" not in first and "> shard-1.json" in first
+    shards = jobs["shards"]
+    assert shards["needs"] == "shard-1" and shards["strategy"]["matrix"]["shard"] == [2, 3, 4]
+    later = next(s["run"] for s in shards["steps"] if "fleet-maintain" in s.get("run", ""))
+    assert "--shard ${{ matrix.shard }}/4 --after after/shard-1.json" in later
+    download = next(s for s in shards["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"] == {"name": "fleet-shard-1", "path": "after"}
+    report = jobs["report"]
+    assert report["needs"] == ["shard-1", "shards"]
+    assert any(s.get("run") == "trigger-maint report --merge 'shards/*/shard-*.json'"
+               for s in report["steps"])

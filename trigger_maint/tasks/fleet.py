@@ -42,7 +42,7 @@ STAGED_HELP = {
              "it shows every canary succeeded",
 }
 AFTER_HOW = ("run shard 1 first and give the other shards its fleet report with --after FILE "
-             "(docs/scheduling.md, \"Shards\")")
+             "(docs/scheduling.md, \"Fleets on several runners\")")
 EXECUTOR_HINT = ("fleet tasks need every -H host in one call: run them as trigger-maint, or "
                  "set tasks.executor_class: trigger_maint.fleet_runner.FleetExecutor in "
                  "fabric.yaml for fab; --group and trigger.hosts work either way")
