@@ -237,7 +237,7 @@ def newest_usable(found: list[Backup], purposes: tuple[str, ...] | None = None) 
 def find(found: list[Backup], wanted: str) -> Backup | None:
     """The backup a user named by stamp, dump name or sidecar name."""
     text = wanted.strip().rsplit("/", 1)[-1]
-    stamp = text if DUMP_RE.match(f"trigger-db-{text}.sql.gz") else stamp_of(text)
+    stamp = text if DUMP_RE.match(hostpaths.dump_name(text)) else stamp_of(text)
     return next((b for b in found if stamp and b.stamp == stamp), None)
 
 
@@ -246,7 +246,7 @@ def backup_dir_for(configured: str, layout: str, path: str, install_dumps: int) 
     <path>/backups when it holds trigger-db dumps; else DEFAULT_DIR."""
     if configured:
         return configured, "configured (trigger.backup_dir)"
-    own = f"{path.rstrip('/')}/backups"
+    own = hostpaths.install_backup_dir(path)
     if layout == "runbook":
         return own, "the runbook's backup folder"
     if install_dumps:

@@ -1,7 +1,7 @@
 """The one place that relies on a name Fabric does not publish: ThreadingGroup runs a
 method of every member connection in its own thread through `Group._do`, and there is no
 public way to run anything but `run`, `sudo`, `put` and `get` like that. A unit test pins
-this to the Fabric versions it was checked against (tests/unit/test_fabric_compat.py)."""
+this to the Fabric versions it was checked against (tests/unit/test_scripts.py)."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from .fleet import (
     stop_reason,
     version_label,
 )
+from .output import Headers
 from .remote import HostPrefixedStream, Session
 
 Job = Callable[[Session], HostResult]
@@ -78,6 +79,7 @@ class FleetExecutor(Executor):
             if isinstance(call, ConnectionCall):
                 fleet_call.cli_hosts = (call.init_kwargs["host"],)
             expanded.append(fleet_call)
+        Headers.for_calls(len(expanded))
         return expanded
 
 

@@ -26,6 +26,7 @@ BACKUP_FILE = f"^trigger-(db|files|volume)-({DUMP_STAMP})(-[A-Za-z0-9][A-Za-z0-9
 POINT = f"^{STAMP}(-[0-9]+)?$"  # a rollback point's folder
 TRANSACTION = f"^{STAMP}-(update|rollback|restore)$"  # a transaction's folder
 ROLLBACK_REPO = "trigger-maint/rollback"  # local tags that keep a rollback point's images
+INSTALL_BACKUPS = "backups"  # the runbook's backup folder, inside the installation's folder
 
 DUMP_RE, SIDECAR_RE, BACKUP_FILE_RE = re.compile(DUMP), re.compile(SIDECAR), re.compile(BACKUP_FILE)
 POINT_RE, TRANSACTION_RE = re.compile(POINT), re.compile(TRANSACTION)
@@ -52,6 +53,11 @@ def dump_name(stamp: str, compression: str = "gzip") -> str:
 
 def sidecar_name(stamp: str) -> str:
     return name("sidecar", stamp)
+
+
+def install_backup_dir(path: str) -> str:
+    """The backup folder inside an installation's folder (the runbook's; also found)."""
+    return f"{path.rstrip('/')}/{INSTALL_BACKUPS}"
 
 
 def stamp_of(name: str) -> str | None:

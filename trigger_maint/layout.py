@@ -104,8 +104,3 @@ def resolve(name: str, s: Settings) -> Layout:
     if name not in PRESETS:
         raise ConfigError(f"unknown layout {name!r}")
     return _configured(PRESETS[name], s)
-
-
-def script_context(s: Settings) -> dict:
-    """What every template needs to find the installation."""
-    return {"settings": s, "candidates": candidates(s)}

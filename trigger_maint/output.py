@@ -55,3 +55,15 @@ def emit(session, task: str, body: dict, text: str, exit_code: int = 0,
         print_json(document(task, session.label, exit_code, body, ok))
     elif text:
         session.print(text)
+
+
+class Headers:
+    """Whether each task run is framed on stderr by a header and an `exit N in T s` line:
+    only when one command runs several (chained tasks, or one task on several hosts), so
+    that a lone task's error stays one line."""
+
+    on = False
+
+    @classmethod
+    def for_calls(cls, calls: int) -> None:
+        cls.on = calls > 1

@@ -58,6 +58,16 @@ def test_connection_refused_is_one_line_exit_3():
     assert '"exit_code": 3' in done.stdout
 
 
+def test_a_chain_frames_each_task_with_a_header_and_its_exit():
+    done = run("-H", "root@127.0.0.1:9,root@127.0.0.1:10", "preflight", "--json")
+    lines = done.stderr.splitlines()
+    assert done.returncode == 3
+    assert lines[0] == "127.0.0.1:9 | == preflight"
+    assert "cannot connect" in lines[1]
+    assert lines[2].startswith("127.0.0.1:9 | == preflight: exit 3 in ")
+    assert len(lines) == 3  # Invoke stops at the first failure
+
+
 def test_fabfile_shim_serves_fab(tmp_path):
     fab = Path(sys.executable).with_name("fab")
     done = subprocess.run([str(fab), "-l"], capture_output=True, text=True, cwd=ROOT)

@@ -16,6 +16,7 @@ class PreflightInputs:
     host: str  # how messages name the host
     backup_dir: str  # configured ("" = find it)
     dump_pattern: str = hostpaths.DUMP
+    install_backups: str = hostpaths.INSTALL_BACKUPS
 
 
 def preflight(raw: dict, inputs: PreflightInputs) -> Preflight:

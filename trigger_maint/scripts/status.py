@@ -30,7 +30,7 @@ def status_inputs(s: Settings) -> StatusInputs:
     if s.backup_dir:
         dirs = (s.backup_dir,)
     else:
-        dirs = (f"{s.path.rstrip('/')}/backups", backups.DEFAULT_DIR)
+        dirs = (hostpaths.install_backup_dir(s.path), backups.DEFAULT_DIR)
     host, port = tls_target(s.domain)
     return StatusInputs(install=install_inputs(s), folders=tuple(HostPaths(d) for d in dirs),
                         tls_host=host, tls_port=port, default_secrets=DEFAULT_SECRETS)

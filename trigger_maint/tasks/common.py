@@ -14,7 +14,7 @@ from ..config import Settings, from_context
 from ..conventions import with_fabric_defaults
 from ..errors import INTERRUPTED, ConfigError, MaintError
 from ..fleet import inventory_member
-from ..output import document, print_json
+from ..output import Headers, document, print_json
 from ..remote import Session, host_label
 from ..scripts.base import install_inputs
 from ..scripts.preflight import PREFLIGHT, PreflightInputs
@@ -132,18 +132,25 @@ def phase_task(help: dict | None = None, **task_kwargs):
             started = time.monotonic()
 
             def footer(code: int) -> None:
-                sys.stderr.write(f"{label} | == {name}: exit {code} in "
-                                 f"{time.monotonic() - started:.1f} s\n")
+                if Headers.on:
+                    sys.stderr.write(f"{label} | == {name}: exit {code} in "
+                                     f"{time.monotonic() - started:.1f} s\n")
 
-            sys.stderr.write(f"{label} | == {name}\n")
+            if Headers.on:
+                sys.stderr.write(f"{label} | == {name}\n")
             try:
                 done = func(c, *args, **kwargs)
             except Exit as exc:
+                if not Headers.on:
+                    raise
+                if exc.message:
+                    sys.stderr.write(f"{exc.message}\n")
                 footer(exc.code)
-                raise
+                raise Exit(code=exc.code) from None
             except (MaintError, KeyboardInterrupt) as exc:
-                footer(INTERRUPTED if isinstance(exc, KeyboardInterrupt) else exc.exit_code)
-                raise fail(c, exc, bool(kwargs.get("json")), name) from None
+                ended = fail(c, exc, bool(kwargs.get("json")), name)
+                footer(ended.code)
+                raise ended from None
             footer(0)
             return done
 
