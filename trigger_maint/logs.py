@@ -310,6 +310,7 @@ class StartupOverride:
     scope: Scope
     seconds: int
     why: str
+    health_passes_early: bool = False  # its health check passes before it is ready
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,8 @@ def rules_from(data: Mapping) -> NoiseRules:
         noise.append(NoiseRule(_scope(entry), re.compile(entry["pattern"], re.IGNORECASE),
                                entry["why"]))
     startup = data.get("startup_seconds") or {}
-    overrides = [StartupOverride(_scope(o), int(o["seconds"]), o.get("why", ""))
+    overrides = [StartupOverride(_scope(o), int(o["seconds"]), o.get("why", ""),
+                                 o.get("health_passes_early") is True)
                  for o in startup.get("overrides", ())]
     return NoiseRules(tuple(noise), int(startup.get("default", 60)), tuple(overrides))
 
@@ -358,13 +360,15 @@ def is_noise(service: str, image: str, text: str, rules: NoiseRules | None = Non
     return None
 
 
+def _override(service: str, image: str, rules: NoiseRules) -> StartupOverride | None:
+    return next((o for o in rules.startup_overrides if o.scope.applies(service, image)), None)
+
+
 def startup_seconds(service: str, image: str, rules: NoiseRules | None = None) -> int:
     """How long this service may take to start before its log counts (no health check)."""
     rules = rules or noise_rules()
-    for override in rules.startup_overrides:
-        if override.scope.applies(service, image):
-            return override.seconds
-    return rules.startup_default
+    override = _override(service, image, rules)
+    return override.seconds if override else rules.startup_default
 
 
 # ---- when a container became healthy, and what it logged since -----------------------------
@@ -415,6 +419,21 @@ def healthy_since(started_at: datetime | str, health_log: Sequence[Mapping] | No
     reaches_back = (len(health_log or ()) < HEALTH_LOG_KEPT or len(probes) < len(entries)
                     or (interval is not None and probes[0].start - start <= interval * 1.5))
     return probes[0].end if reaches_back else allowance
+
+
+def counts_from(service: str, image: str, started_at: datetime | str,
+                health_log: Sequence[Mapping] | None, has_healthcheck: bool,
+                rules: NoiseRules | None = None) -> datetime:
+    """From when this container's log counts: when it became healthy (healthy_since), but
+    never before its start-up allowance for a service whose health check passes before it
+    is ready (Electric's /v1/health answers 202 while it still waits for PostgreSQL)."""
+    rules = rules or noise_rules()
+    seconds = startup_seconds(service, image, rules)
+    since = healthy_since(started_at, health_log, has_healthcheck, seconds)
+    override = _override(service, image, rules)
+    if override and override.health_passes_early:
+        return max(since, _as_time(started_at) + timedelta(seconds=seconds))
+    return since
 
 
 @dataclass(frozen=True)

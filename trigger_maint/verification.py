@@ -174,9 +174,8 @@ def logs_check(entries: list, inspected: list, changed_at: datetime | None) -> C
         config = raw.get("Config") or {}
         state = raw.get("State") or {}
         health = state.get("Health") or {}
-        since = logs.healthy_since(state.get("StartedAt") or "", health.get("Log"),
-                                   bool(config.get("Healthcheck")),
-                                   logs.startup_seconds(service, image))
+        since = logs.counts_from(service, image, state.get("StartedAt") or "",
+                                 health.get("Log"), bool(config.get("Healthcheck")))
         if changed_at is not None and changed_at > since:
             since = changed_at
         findings += logs.judge(lines, since, service, image)

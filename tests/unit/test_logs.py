@@ -14,6 +14,7 @@ from trigger_maint.logs import (
     LEVEL_WORDS,
     Finding,
     Level,
+    counts_from,
     healthy_since,
     image_repository,
     is_noise,
@@ -534,6 +535,29 @@ def at(second):
 ])
 def test_healthy_since(log, has_check, since):
     assert healthy_since(STARTED, log, has_check, 60) == since
+
+
+def test_electric_counts_from_its_allowance_though_its_health_check_passed_at_once():
+    # /v1/health answers 202 while Electric waits for PostgreSQL: curl -f passes it
+    passed = [probe(5), probe(10)]
+    assert healthy_since(STARTED, passed, True, 120) == T0 + timedelta(seconds=5.2)
+    assert counts_from("electric", "electricsql/electric:1.2.4", STARTED, passed, True) == \
+        T0 + timedelta(seconds=120)
+    assert counts_from("redis", "redis:7", STARTED, passed, True) == T0 + timedelta(seconds=5.2)
+    late = [probe(130, code=1), probe(135)]  # still failing after the allowance
+    assert counts_from("electric", "electricsql/electric:1.2.4", STARTED, late, True) == \
+        T0 + timedelta(seconds=135.2)
+
+
+def test_the_database_main_missing_is_noise_for_electric_and_postgres_only():
+    electric = ('10:42:42.184 [error] Postgrex.Protocol (#PID<0.2653.0>) failed to connect: '
+                '** (Postgrex.Error) FATAL 3D000 (invalid_catalog_name) database "main" does '
+                'not exist')
+    postgres = '2026-12-03 10:42:42.175 UTC [48] FATAL:  database "main" does not exist'
+    assert is_noise("electric", "electricsql/electric:1.2.4", electric)
+    assert is_noise("postgres", "postgres:14", postgres)
+    assert is_noise("webapp", "ghcr.io/triggerdotdev/trigger.dev:v4.5.10", postgres) is None
+    assert is_noise("postgres", "postgres:14", postgres.replace("main", "trigger")) is None
 
 
 def test_healthy_since_takes_a_datetime_and_refuses_nonsense():
