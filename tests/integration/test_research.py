@@ -17,8 +17,9 @@ EDGE = {"ghsa_id": "GHSA-3k9w-rig0-x8v4", "summary": "Fixed just before the runn
 
 
 def one_line(done):
-    """The single stderr line of a failed run."""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    """The single stderr line of a failed run (in a chain: besides each task's header and
+    exit line)."""
+    lines = [line for line in done.stderr.splitlines() if line.strip() and " | == " not in line]
     assert len(lines) == 1, done.stderr
     return lines[0]
 
@@ -120,10 +121,12 @@ def test_research_on_v4_5_10(v4_host, cli, github, bad_github, tmp_path):
     assert given.stdout.splitlines()[0] == "Update available: v4.5.10 -> v4.5.11"
     assert "advisories  not checked" in given.stdout
     assert given.returncode == 4
-    assert one_line(given) == (
-        f"trigger-maint: {host.address}:{host.port}: --target v4.5.13: no image "
-        "127.0.0.1:5000/triggerdotdev/trigger.dev:v4.5.13 in the registry; refusing to "
-        "propose it")
+    # Two tasks in one command: each framed by its header and exit line, the error inside.
+    label = f"{host.address}:{host.port}"
+    assert [line for line in given.stderr.splitlines() if line.startswith("trigger-maint:")] \
+        == [f"trigger-maint: {label}: --target v4.5.13: no image 127.0.0.1:5000/triggerdotdev/"
+            "trigger.dev:v4.5.13 in the registry; refusing to propose it"]
+    assert given.stderr.splitlines()[-1].startswith(f"{label} | == research: exit 4 in ")
     assert github.requests() == asked  # --target never asks GitHub
     # Under --json: one document per task, the failed one in the same envelope with "error".
     given = cli(host, "research", "--target", "v4.5.11", "--json",
