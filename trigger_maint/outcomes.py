@@ -106,6 +106,9 @@ class ChangeResult:
     health_failure: str
     logs: dict  # service -> last distinct log lines (when health failed)
     reported: bool = False  # it ended earlier, with no client: this run only reports it
+    db_restore_error: str = ""  # why a database that had to be restored was left as it was
+    fallback_backup: str = ""  # then: an intact backup from before the change, to restore
+    restore_command: str = ""  # the command that restores fallback_backup by hand
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,20 @@ class RestoreResult(ChangeResult):
     left_aside: tuple[str, ...] = ()
 
 
-def _common(j: Journal, reported: bool) -> dict:
+def restore_command(host: str, name: str) -> str:
+    """The command that restores backup `name` on `host` (user@host[:port], "" = unnamed)."""
+    return f"trigger-maint {f'-H {host} ' if host else ''}restore --name {name} --yes"
+
+
+def _common(j: Journal, reported: bool, host: str = "") -> dict:
     f = j.facts
+    kept, fallback = _str(f.get("db_kept")), _str(f.get("fallback_backup"))
     return dict(
         tx=j.tx, kind=j.kind, outcome=j.outcome or "cut-off", exit_code=j.exit_code,
-        message=message(j), version=_version(f), images=dict(f.get("images_after") or {}),
+        message=message(j, host), version=_version(f),
+        images=dict(f.get("images_after") or {}),
+        db_restore_error=kept, fallback_backup=fallback if kept else "",
+        restore_command=restore_command(host, fallback) if kept and fallback else "",
         db_restored=f.get("db_restored") is True, restored_from=_str(f.get("restored_from")),
         safety_backup=_str(f.get("safety")), aside=_str(f.get("aside_kept")),
         migrations_before=_int(f.get("migrations_before")),
@@ -150,11 +162,12 @@ def _common(j: Journal, reported: bool) -> dict:
 
 
 def update_result(j: Journal, from_version: str | None, target: str, backup: str,
-                  reported: bool = False) -> UpdateResult:
+                  reported: bool = False, host: str = "") -> UpdateResult:
+    """`host` (user@host[:port]) goes into the restore command a failure may name."""
     f = j.facts
     pins = [PinChange(_str(c.get("file")), _str(c.get("before")), _str(c.get("after")))
             for c in f.get("pin_changes") or [] if isinstance(c, dict)]
-    common = _common(j, reported)
+    common = _common(j, reported, host)
     return UpdateResult(
         **common,
         changed=j.outcome == DONE,
@@ -192,7 +205,48 @@ def restore_result(j: Journal, name: str, reported: bool = False) -> RestoreResu
                          left_aside=tuple(x for x in left or () if isinstance(x, str)))
 
 
-def message(j: Journal) -> str:
+def _replaced(f: dict) -> str:
+    """Where the database a restore replaced is now."""
+    saved, aside = _str(f.get("safety")), _str(f.get("aside_kept"))
+    why = _str(f.get("aside_error"))
+    if saved and aside:
+        return f" (the replaced one is saved as {saved} and still kept as database {aside}: " \
+               "drop it by hand)"
+    if saved:
+        return f" (the replaced one is saved as {saved})"
+    if aside:
+        return (f" (the replaced one could not be saved{f' ({why})' if why else ''}: it is "
+                f"kept as database {aside}; save it, then drop it by hand)")
+    return ""
+
+
+def _kept(j: Journal, runs: str, host: str) -> list[str]:
+    """What a change whose database could not be restored says: where the host is, why the
+    database was left as it was, and the backup to restore by hand."""
+    f = j.facts
+    others = [s for s in j.steps if s.direction == "back" and s.status == "failed"
+              and s.name != "restore_db"]
+    now, point = _int(f.get("migrations_now")), _int(f.get("point_migrations"))
+    counts = f" ({now} migrations; {point} before the update)" \
+        if now is not None and point is not None else ""
+    if others:
+        parts = [f"the host may be half-changed: {runs}"]
+    else:
+        parts = [f"back on the old images: {runs} on the database as the failed release left "
+                 f"it{counts}"]
+    parts.append(f"the database was NOT restored: {_str(f.get('db_kept'))}")
+    fallback = _str(f.get("fallback_backup"))
+    if fallback:
+        parts.append(f"the verified backup {fallback} holds the data from before the update "
+                     "(without the writes made after it was taken); to go back to it: "
+                     f"{restore_command(host, fallback)}")
+    else:
+        parts.append("no verified backup from before the update was found to restore by hand "
+                     "(`trigger-maint backups` lists them)")
+    return parts
+
+
+def message(j: Journal, host: str = "") -> str:
     """One line: how the change ended, what the host runs now and what was restored."""
     f = j.facts
     version = _version(f)
@@ -208,7 +262,9 @@ def message(j: Journal) -> str:
         return f"nothing to change: {runs}"
     why = j.error or "no reason recorded"
     parts = [f"{what} failed at {j.failed_step or '?'}: {why}"]
-    if j.outcome == ROLLED_BACK and not any(s.name == "recreate" for s in j.steps):
+    if f.get("db_kept") and j.kind == "update":
+        parts += _kept(j, runs, host)
+    elif j.outcome == ROLLED_BACK and not any(s.name == "recreate" for s in j.steps):
         parts.append(f"nothing was stopped; what had changed was put back: {runs}")
     elif j.outcome == ROLLED_BACK:
         parts.append(f"rolled back: {runs}")
@@ -217,12 +273,8 @@ def message(j: Journal) -> str:
     else:
         parts.append(f"nothing was changed: {runs}")
     if f.get("db_restored") is True:
-        restored = f"the database was restored from {_str(f.get('restored_from'))}"
-        if f.get("safety"):
-            restored += f" (the replaced one is saved as {_str(f.get('safety'))})"
-        elif f.get("aside_kept"):
-            restored += f" (the replaced one is kept as database {_str(f.get('aside_kept'))})"
-        parts.append(restored)
+        parts.append(f"the database was restored from {_str(f.get('restored_from'))}"
+                     + _replaced(f))
     elif f.get("put_back") is True:
         parts.append("the previous databases were put back")
     return "; ".join(parts)

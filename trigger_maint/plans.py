@@ -107,11 +107,17 @@ def _health(b: Budgets) -> tuple[str, ...]:
 
 def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version: str,
                 pin: tuple[str, ...], migrations: int, room: int, b: Budgets,
-                facts: dict) -> Plan:
+                facts: dict, fallback: Backup | None = None) -> Plan:
     """Record a rollback point, pin the target, pull, take the guard dump, recreate, wait for
     health; on failure after the first change: files, tags, the database (when migrations
-    ran), the old images, health. `pin` is the pin step's arguments ("" target: none)."""
+    ran), the old images, health. `pin` is the pin step's arguments ("" target: none).
+
+    `fallback` is the verified backup the gate accepted: when the guard dump cannot be
+    restored (damaged, missing), the way back goes on to the old images with the database
+    left as it is, and names `fallback` (checked against its SHA-256) to restore by hand."""
     d = paths.point(point)
+    keep = (fallback.name, fallback.sha256) if fallback is not None and fallback.sha256 \
+        else ()
     forward = [
         Step("recheck", (str(migrations), str(room)), says="check the database and the room "
              "for dumps are as planned", budget=b.short),
@@ -142,9 +148,10 @@ def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version
     back += [
         Undo(n["pull"], "retag", (d,), "point the image tags at the old images again",
              b.short),
-        Undo(n["recreate"], "restore_db", (d,), "when migrations ran: restore the database "
-             "from the guard dump (checked against its SHA-256), the live one kept aside",
-             b.dump),
+        Undo(n["recreate"], "restore_db", (d, *keep), "when migrations ran: restore the "
+             "database from the guard dump (checked against its SHA-256), the live one kept "
+             "aside; a damaged guard dump is not restored (the database stays as it is, the "
+             "old images come back all the same)", b.dump),
         Undo(n["recreate"], "recreate", (), "recreate the services on the old images",
              b.short),
         Undo(n["recreate"], "wait_healthy", _health(b), "wait for health", b.health + 30),
@@ -153,7 +160,8 @@ def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version
         Undo(n["record_point"], "mark", (d, "rolled-back"), "mark the point rolled back",
              b.short),
         Undo(n["recreate"], "save_aside", (), "save the failed release's database as a "
-             "safety backup, then drop it", b.dump),
+             "safety backup, then drop it (kept in PostgreSQL when it cannot be saved)",
+             b.dump),
     ]
     return Plan("update", tx, tuple(forward), tuple(back), facts)
 

@@ -78,46 +78,83 @@ def host_label(connection: Connection) -> str:
     return connection.host if port == 22 else f"{connection.host}:{port}"
 
 
+def hops(connection: Connection) -> list[Connection]:
+    """The SSH connections that reaching `connection` opens, in the order they open: its
+    ProxyJump gateways (each a Connection of its own), the outermost first, then itself. A
+    gateway given as a ProxyCommand string is a local command, not a hop of ours."""
+    chain = []
+    hop = connection
+    while isinstance(hop, Connection):
+        chain.append(hop)
+        hop = hop.gateway
+    return chain[::-1]
+
+
+def _check_host_keys(client: paramiko.SSHClient, s: Settings) -> None:
+    if s.host_key_policy == "off":
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        return
+    path = s.local_path("known_hosts")
+    if s.host_key_policy == "accept-new" and not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "a"):
+            pass
+    if os.path.exists(path):
+        client.load_host_keys(path)
+    policy = paramiko.RejectPolicy() if s.host_key_policy == "strict" else \
+        paramiko.AutoAddPolicy()  # AutoAddPolicy saves new keys to the loaded file
+    client.set_missing_host_key_policy(policy)
+
+
 def apply_host_key_policy(connection: Connection, s: Settings) -> None:
     """Make Fabric check host keys on this connection and on every gateway hop before it:
     strict (known_hosts only), accept-new, or off."""
-    client = connection.client
-    if s.host_key_policy == "off":
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    else:
-        path = s.local_path("known_hosts")
-        if s.host_key_policy == "accept-new" and not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            with open(path, "a"):
-                pass
-        if os.path.exists(path):
-            client.load_host_keys(path)
-        policy = paramiko.RejectPolicy() if s.host_key_policy == "strict" else \
-            paramiko.AutoAddPolicy()  # AutoAddPolicy saves new keys to the loaded file
-        client.set_missing_host_key_policy(policy)
-    if isinstance(connection.gateway, Connection):
-        apply_host_key_policy(connection.gateway, s)
+    for hop in hops(connection):
+        _check_host_keys(hop.client, s)
 
 
-def connect_error(label: str, exc: BaseException, s: Settings) -> ConnectError:
-    """One clear line for a failure to reach or trust a host."""
+def hop_label(connection: Connection, hop: Connection) -> str:
+    """How messages name `hop` on the way to `connection`: the host itself, or the host
+    followed by the ProxyJump gateway that failed."""
+    label = host_label(connection)
+    return label if hop is connection else f"{label}: ProxyJump gateway {host_label(hop)}"
+
+
+def proxy_command(connection: Connection) -> str:
+    """The ProxyCommand Fabric runs locally to reach `connection` (ssh_config's, or a
+    string gateway), or "" when there is none."""
+    gateway = connection.gateway
+    return gateway if isinstance(gateway, str) else ""
+
+
+def connect_error(label: str, exc: BaseException, s: Settings, via: str = "",
+                  gateway: str = "") -> ConnectError:
+    """One clear line for a failure to reach or trust a host (`via`: the ProxyCommand the
+    connection went through, named when the failure is not about a host key; `gateway`: the
+    ProxyJump gateway it went through)."""
     if isinstance(exc, paramiko.BadHostKeyException):
         return ConnectError(
             f"{label}: host key does not match {s.known_hosts}; refusing to connect "
             "(a changed key can mean a man in the middle)")
-    if isinstance(exc, paramiko.AuthenticationException):
-        return ConnectError(f"{label}: authentication failed ({exc})")
     if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
         return ConnectError(
             f"{label}: unknown host key (not in {s.known_hosts}); add it with "
             "`ssh-keyscan`, or set trigger.host_key_policy: accept-new "
             "(FABRIC_TRIGGER_HOST_KEY_POLICY=accept-new) to record it on first use")
+    through = f" through ProxyCommand `{via}`" if via else ""
+    if isinstance(exc, paramiko.AuthenticationException):
+        return ConnectError(f"{label}: authentication failed{through} ({exc})")
+    if isinstance(exc, paramiko.ChannelException):
+        name = f" {gateway}" if gateway else ""
+        return ConnectError(f"{label}: the ProxyJump gateway{name} would not forward the "
+                            f"connection ({exc.text or exc.code}; its sshd needs "
+                            "AllowTcpForwarding)")
     if isinstance(exc, socket.gaierror):
-        return ConnectError(f"{label}: cannot resolve host name ({exc.strerror})")
+        return ConnectError(f"{label}: cannot resolve host name{through} ({exc.strerror})")
     if isinstance(exc, TimeoutError | socket.timeout):
-        return ConnectError(f"{label}: no answer within {s.connect_timeout} s")
+        return ConnectError(f"{label}: no answer within {s.connect_timeout} s{through}")
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return ConnectError(f"{label}: cannot connect ({reason})")
+    return ConnectError(f"{label}: cannot connect{through} ({reason})")
 
 
 @dataclass
@@ -140,10 +177,12 @@ class Session:
     def __post_init__(self):
         self.label = host_label(self.connection)
         # trigger.connect_timeout is the limit; Fabric's -t arrives as connect_kwargs.timeout
-        self.connection.connect_kwargs.pop("timeout", None)
-        self.connection.connect_timeout = self.settings.connect_timeout
-        for key in ("banner_timeout", "auth_timeout"):
-            self.connection.connect_kwargs.setdefault(key, self.settings.connect_timeout)
+        # (every hop: a ProxyJump gateway is a Connection of its own, made from the config)
+        for hop in hops(self.connection):
+            hop.connect_kwargs.pop("timeout", None)
+            hop.connect_timeout = self.settings.connect_timeout
+            for key in ("banner_timeout", "auth_timeout"):
+                hop.connect_kwargs.setdefault(key, self.settings.connect_timeout)
         apply_host_key_policy(self.connection, self.settings)
 
     def print(self, text: str = "") -> None:
@@ -189,18 +228,27 @@ class Session:
         return script.parse(raw, inputs)
 
     def open(self) -> None:
-        """Connect (when not connected yet) and start SSH keepalives."""
+        """Connect (when not connected yet) and start SSH keepalives.
+
+        Hop by hop, each ProxyJump gateway first, so that a failure names the hop that failed
+        (and nothing reaches the target through a gateway that was not trusted)."""
         if self.connection.is_connected:
             return
         accept_new = self.settings.host_key_policy == "accept-new"
         with KNOWN_HOSTS_LOCK if accept_new else contextlib.nullcontext():
-            if accept_new:  # another thread may have recorded a key since
-                apply_host_key_policy(self.connection, self.settings)
-            try:
-                self.connection.open()
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise connect_error(self.label, exc, self.settings) from exc
-        self.connection.transport.set_keepalive(self.settings.keepalive_interval)
+            for hop in hops(self.connection):
+                if hop.is_connected:
+                    continue
+                if accept_new:  # another thread (or hop) may have recorded a key since
+                    _check_host_keys(hop.client, self.settings)
+                try:
+                    hop.open()
+                except (paramiko.SSHException, OSError, EOFError) as exc:
+                    gateway = host_label(hop.gateway) if isinstance(hop.gateway, Connection) \
+                        else ""
+                    raise connect_error(hop_label(self.connection, hop), exc, self.settings,
+                                        proxy_command(hop), gateway) from exc
+                hop.transport.set_keepalive(self.settings.keepalive_interval)
 
     def execute(self, name: str, script: str, marker: str, requires: tuple[str, ...] = (),
                 timeout: int | None = None) -> dict:
@@ -290,8 +338,10 @@ class Session:
             signal.signal(signal.SIGINT, previous)
 
     def close(self) -> None:
-        """Close the connection; a running script sees its stdin end and stops."""
-        try:
-            self.connection.close()
-        except Exception:  # closing is best effort after a failure
-            pass
+        """Close the connection and its gateways; a running script sees its stdin end and
+        stops (a gateway whose link went silent is not reused either)."""
+        for hop in reversed(hops(self.connection)):
+            try:
+                hop.close()
+            except Exception:  # closing is best effort after a failure
+                pass

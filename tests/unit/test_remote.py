@@ -12,7 +12,15 @@ from fabric import Connection
 from trigger_maint.config import settings
 from trigger_maint.errors import ConfigError, ConnectError, OperationError, UnsafeError
 from trigger_maint.hostpaths import LOCK_FILE
-from trigger_maint.remote import HostPrefixedStream, Session, connect_error, heredoc, host_label
+from trigger_maint.remote import (
+    HostPrefixedStream,
+    Session,
+    connect_error,
+    heredoc,
+    hops,
+    host_label,
+    proxy_command,
+)
 from trigger_maint.render import render
 from trigger_maint.scripts.base import ALIVE, NoInputs, Script, new_marker, parse_result
 
@@ -203,3 +211,104 @@ def test_the_heartbeat_comes_several_times_within_the_link_timeout():
     s = Session(Connection("h"), settings({"host_key_policy": "off", "link_timeout": 60}))
     assert s.heartbeat == 15
     assert Script("x", NoInputs, lambda raw, inputs: raw).changes is False
+
+
+# ---- host keys on every hop: ProxyJump gateways and ProxyCommand --------------------------
+
+def known_hosts_file(tmp_path, *hosts: str) -> str:
+    key = paramiko.RSAKey.generate(1024)
+    path = tmp_path / "known_hosts"
+    path.write_text("".join(f"{host} ssh-rsa {key.get_base64()}\n" for host in hosts))
+    return str(path)
+
+
+def record_policies(monkeypatch) -> dict:
+    """The missing-host-key policy each SSHClient is given from now on, by id(client)."""
+    policies = {}
+    original = paramiko.SSHClient.set_missing_host_key_policy
+
+    def record(client, policy):
+        policies[id(client)] = policy
+        original(client, policy)
+
+    monkeypatch.setattr(paramiko.SSHClient, "set_missing_host_key_policy", record)
+    return policies
+
+
+def jump_chain() -> Connection:
+    """target:2222 reached through ProxyJump bastion-2 -> bastion-1 (bastion-1 outermost)."""
+    outer = Connection("bastion-1")
+    return Connection("target", port=2222,
+                      gateway=Connection("bastion-2", port=2200, gateway=outer))
+
+
+@pytest.mark.parametrize("policy, expected", [("strict", paramiko.RejectPolicy),
+                                              ("accept-new", paramiko.AutoAddPolicy)])
+def test_every_proxyjump_hop_checks_host_keys_like_the_target(tmp_path, monkeypatch, policy,
+                                                              expected):
+    policies = record_policies(monkeypatch)
+    path = known_hosts_file(tmp_path, "bastion-1", "[bastion-2]:2200", "[target]:2222")
+    target = jump_chain()
+    s = Session(target, settings({"host_key_policy": policy, "known_hosts": path,
+                                  "connect_timeout": 9}))
+    assert [host_label(hop) for hop in hops(target)] == ["bastion-1", "bastion-2:2200",
+                                                         "target:2222"]
+    for hop in hops(target):
+        assert isinstance(policies[id(hop.client)], expected)
+        assert len(hop.client.get_host_keys()) == 3
+        assert hop.connect_timeout == 9 and hop.connect_kwargs["banner_timeout"] == 9
+    assert s.label == "target:2222"
+
+
+def test_a_gateway_is_opened_first_and_named_when_it_is_refused(tmp_path, monkeypatch):
+    target = jump_chain()
+    s = Session(target, settings({"known_hosts": known_hosts_file(tmp_path, "[target]:2222")}))
+    opened = []
+
+    def refuse(hop):
+        def open_():
+            opened.append(host_label(hop))
+            raise paramiko.SSHException(f"Server '{hop.host}' not found in known_hosts")
+        return open_
+
+    for hop in hops(target):
+        monkeypatch.setattr(hop, "open", refuse(hop))
+    with pytest.raises(ConnectError) as caught:
+        s.open()
+    assert opened == ["bastion-1"]  # nothing went on towards the target
+    assert str(caught.value).startswith("target:2222: ProxyJump gateway bastion-1: unknown "
+                                        "host key (not in ")
+    assert caught.value.exit_code == 3 and "\n" not in str(caught.value)
+
+
+def test_a_gateway_that_will_not_forward_is_one_line_naming_it():
+    exc = paramiko.ChannelException(1, "Administratively prohibited")
+    error = connect_error("target:2222", exc, settings({}), gateway="bastion-2:2200")
+    assert str(error) == ("target:2222: the ProxyJump gateway bastion-2:2200 would not forward "
+                          "the connection (Administratively prohibited; its sshd needs "
+                          "AllowTcpForwarding)")
+
+
+def test_a_proxycommand_gateway_is_run_and_the_target_key_is_still_checked(tmp_path,
+                                                                          monkeypatch):
+    """A ProxyCommand is a local command, not an SSH hop of ours: the command checks what
+    it connects to (`ssh -W` with OpenSSH's own known_hosts), trigger-maint checks the
+    target's key (docs/configuration.md, "Gateways")."""
+    policies = record_policies(monkeypatch)
+    command = "ssh -W %h:%p bastion"
+    target = Connection("target", gateway=command)
+    s = Session(target, settings({"known_hosts": known_hosts_file(tmp_path, "other")}))
+    assert hops(target) == [target] and proxy_command(target) == command
+    assert isinstance(policies[id(target.client)], paramiko.RejectPolicy)
+    failures = iter([paramiko.SSHException("No existing session"),
+                     paramiko.SSHException("Server 'target' not found in known_hosts")])
+
+    def fail():
+        raise next(failures)
+
+    monkeypatch.setattr(target, "open", fail)
+    with pytest.raises(ConnectError, match=r"^target: cannot connect through ProxyCommand "
+                                           r"`ssh -W %h:%p bastion` \(No existing session\)$"):
+        s.open()
+    with pytest.raises(ConnectError, match=r"^target: unknown host key \(not in "):
+        s.open()

@@ -354,7 +354,8 @@ def test_rollback_and_restore_results():
                                    ("aside_kept", "main_tm_failed_x"), running("4.5.12"),
                                    steps=("restore_db", "recreate"), step="recreate",
                                    error="x"), "p")
-    assert kept.message.endswith("(the replaced one is kept as database main_tm_failed_x)")
+    assert kept.message.endswith("(the replaced one could not be saved: it is kept as database "
+                                 "main_tm_failed_x; save it, then drop it by hand)")
     assert "kept aside  database main_tm_failed_x" in describe_rollback(kept)
     restored = restore_result(journal("restore", "done", ("safety", "trigger-db-s.sql.gz"),
                                       running("4.5.10"), steps=("restore_cluster",)),

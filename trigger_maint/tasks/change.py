@@ -36,6 +36,12 @@ FINISHING = ("wait_healthy", "finish", "check_images", "mark", "save_aside", "dr
 RECONNECT_PAUSE = 3  # seconds between attempts to reach the host again
 
 
+def host_spec(session) -> str:
+    """The host as `-H` takes it back (user@host[:port]), for commands a message names."""
+    user = getattr(session.connection, "user", "")
+    return f"{user}@{session.label}" if user else session.label
+
+
 def paths_of(pre: Preflight) -> HostPaths:
     return HostPaths(pre.backup_dir)
 

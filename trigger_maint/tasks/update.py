@@ -17,6 +17,7 @@ from .change import (
     attach,
     budgets,
     execute,
+    host_spec,
     paths_of,
     planned,
     prepare,
@@ -28,7 +29,7 @@ from .common import phase_task, session_for
 
 
 def _result(session, j, running, tag, backup="", reported=False) -> UpdateResult:
-    result = update_result(j, running, tag, backup, reported)
+    result = update_result(j, running, tag, backup, reported, host_spec(session))
     session.outcomes["update"] = result
     raise_for(session, result.exit_code, result.message, result)
     return result
@@ -84,7 +85,7 @@ def run_update(session, target=None, force=False, ack=(),
         tag or "", running or "", pin_args(layout, tag) if tag else (), facts.migrations,
         gate.room_bytes, budgets(s),
         facts={"from_version": running, "target": tag, "gate_backup": getattr(
-            gate.backup, "name", ""), "migrations": facts.migrations})
+            gate.backup, "name", ""), "migrations": facts.migrations}, fallback=gate.backup)
     wanted = f"update {v(running) or 'the installation'} to {tag or 'the current image tags'}"
     if session.dry_run:
         return planned(session, pre, plan, f"would {wanted}")
