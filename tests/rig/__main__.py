@@ -1,4 +1,4 @@
-"""CLI: python -m tests.rig install|up|down|status|reset|env|endpoints."""
+"""CLI: python -m tests.rig install|up|down|status|reset|env|endpoints|systemd."""
 
 import argparse
 import shlex
@@ -27,6 +27,9 @@ def main(argv=None) -> int:
     extra = sub.add_parser("endpoints", help="N more sshd endpoints on host K (0: stop them)")
     extra.add_argument("k", type=int)
     extra.add_argument("n", type=int)
+    systemd = sub.add_parser("systemd", help="stand-in systemd-run on host K: on | off")
+    systemd.add_argument("k", type=int)
+    systemd.add_argument("state", choices=["on", "off"])
     args = parser.parse_args(argv)
     rig = Rig()
     started = time.monotonic()
@@ -55,6 +58,11 @@ def main(argv=None) -> int:
             else:
                 endpoints.stop(host)
             print(f"known_hosts: {endpoints.KNOWN_HOSTS_FILE}", file=sys.stderr)
+        elif args.command == "systemd":
+            from . import systemd
+
+            host = rig.host(args.k)
+            (systemd.enable if args.state == "on" else systemd.disable)(host)
     except RigError as exc:
         print(f"rig: {exc}", file=sys.stderr)
         return 1
