@@ -8,7 +8,8 @@ to the journal (here: discarded) or to StandardOutput=/StandardError= files; `$V
 and `$$` expanded in the command line as in ExecStart=; a unit name in use refused; when the
 main process exits, what is left of the unit is killed as KillMode= says (mixed: SIGKILL).
 Loaded units are files in /run/systemd/transient; every start and exit is a JSON line in
-/run/rig/systemd-units.jsonl. Only options trigger-maint could use are accepted."""
+/run/rig/systemd-units.jsonl (an exit lists the processes the unit left). Only options
+trigger-maint could use are accepted."""
 
 import ctypes
 import fcntl
@@ -299,12 +300,21 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def kill_rest(props: dict) -> None:
-    """What is left in the unit once its main process has ended, as KillMode= says."""
+def cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def kill_rest(props: dict) -> list[str]:
+    """What is left in the unit once its main process has ended, killed as KillMode= says;
+    their command lines."""
     mode = props["KillMode"]
-    if mode in ("process", "none"):
-        return
     me = os.getpid()
+    left = [cmdline(pid) for pid in descendants(me)]
+    if mode in ("process", "none"):
+        return left
     if mode == "control-group":
         for pid in descendants(me):
             try:
@@ -322,6 +332,7 @@ def kill_rest(props: dict) -> None:
             pass
     time.sleep(0.1)
     reap()
+    return left
 
 
 def reap() -> None:
@@ -363,7 +374,7 @@ def manager(unit, path, argv, env, props, status_w) -> None:
             break
         if done == pid:
             break
-    kill_rest(props)
+    left = kill_rest(props)
     if os.WIFSIGNALED(status):
         result = {"code": "killed", "signal": os.WTERMSIG(status)}
     else:
@@ -377,7 +388,8 @@ def manager(unit, path, argv, env, props, status_w) -> None:
         state = "unloaded"
     else:
         state = "failed"
-    record({"ev": "exit", "unit": unit, "pid": pid, "state": state, **result})
+    record({"ev": "exit", "unit": unit, "pid": pid, "state": state, **result,
+            "left": left})
 
 
 def main(argv: list[str]) -> int:
