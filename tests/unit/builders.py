@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from trigger_maint import hostpaths
 from trigger_maint.backups import FileEntry, Folder
-from trigger_maint.checks import BackupFolder, StatusFacts
+from trigger_maint.checks import BackupFolder, StatusFacts, StatusReport, chosen_folder, evaluate
 from trigger_maint.cleanup import Item
 from trigger_maint.cleanup import Plan as CleanupPlan
 from trigger_maint.config import settings
@@ -340,3 +340,14 @@ def script_inputs(template: str, layout="auto", path="/opt/trigger",
 def healthy(**changes) -> StatusFacts:
     """A healthy v4 host with a live certificate and a fresh verified backup."""
     return status_facts(raw=status_raw(**{"tls": LIVE, **changes}), folders=(backup_folder(2),))
+
+
+def status_report(facts: StatusFacts | None = None, research=None, host="127.0.0.29:2222",
+                  allow_unknown=False, **tree) -> StatusReport:
+    """The StatusReport the status task makes of `facts` (default: healthy()) with the
+    settings `tree` and, when given, what research found."""
+    facts = healthy() if facts is None else facts
+    s = settings(tree)
+    return StatusReport(host=host, checks=tuple(evaluate(facts, s, research)),
+                        allow_unknown=allow_unknown,
+                        backup_dir=chosen_folder(facts, s.backup_dir).paths.backup_dir)

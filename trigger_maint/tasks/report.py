@@ -11,7 +11,7 @@ from .. import report as reports
 from ..config import from_context
 from ..errors import ConfigError
 from ..fleet_runner import read_report, write_report
-from ..output import print_json
+from ..output import document, print_json
 from ..remote import host_label
 from .common import phase_task
 from .fleet import show
@@ -41,7 +41,8 @@ def report(c, last=5, merge=None, dry_run=False, json=False):
     host = host_label(c) if getattr(c, "host", None) else None
     entries = reports.history(s, host=host, last=int(last))
     if json:
-        print_json({"host": host, "report_dir": s.local_path("report_dir"), "runs": entries})
+        print_json(document("report", host, 0, {"report_dir": s.local_path("report_dir"),
+                                                "runs": entries}))
     else:
         print(reports.describe(entries, host, s.local_path("report_dir")))
 
