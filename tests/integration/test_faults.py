@@ -12,7 +12,6 @@ runs, through the real CLI over SSH:
 """
 
 import json
-import re
 import shlex
 import subprocess
 import threading
@@ -30,11 +29,11 @@ from tests.integration.test_transactions import (
 )
 from tests.integration.test_update import error_line, images
 from tests.rig import proc
-from trigger_maint.logs import CANDIDATE_PATTERN
+from tests.rig.config import RigError
 
 BACKUPS = "/var/backups/trigger"
 # Known bad sooner than the default 20 s: the tests wait for two failing updates.
-FAST = {"FABRIC_TRIGGER_HEALTH_FAIL_SECONDS": "8", "FABRIC_TRIGGER_OBSERVE_SECONDS": "3"}
+FAST = {"FABRIC_TRIGGER_HEALTH_FAIL_SECONDS": "5", "FABRIC_TRIGGER_OBSERVE_SECONDS": "3"}
 FILLER = f"{BACKUPS}/other-program.data"
 # What PostgreSQL holds besides the layout's database (main) in a v4 installation.
 SYSTEM_DBS = {"postgres", "template0", "template1"}
@@ -93,9 +92,10 @@ def databases(host) -> set[str]:
     return set(host.psql("SELECT datname FROM pg_database;").split())
 
 
-def table_digest(host, db: str = "main") -> str:
-    """The seeded rows' content (not only their count), in one hash."""
-    parts = " || ".join(f"(SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') "
+def table_digest(host, db: str = "main", row: str = "t::text") -> str:
+    """The seeded rows' content (not only their count), in one hash; `row` what of each row
+    counts (t.id::text: which rows, whatever columns a migration added)."""
+    parts = " || ".join(f"(SELECT coalesce(md5(string_agg({row}, ',' ORDER BY {row})), '') "
                         f"FROM \"{table}\" t)" for table in ("User", "Project", "TaskRun"))
     return host.psql(f"\\c {db}\nSELECT md5({parts});")
 
@@ -178,50 +178,6 @@ def small_backup_fs(v4_host):
     v4_host.restore_backup_fs()
 
 
-def test_the_replaced_database_stays_in_postgres_when_the_backup_folder_is_full(
-        small_backup_fs, cli):
-    host = small_backup_fs
-    rows, digest, old = seeded(host), table_digest(host), images(host)
-    gate = gate_backup(host, cli)
-    kept = host.backup_files(BACKUPS)
-    assert gate in kept
-
-    since = newest_tx(host)
-    client = Client(host, "update", "--target", "v4.5.16", "--yes", "--json")
-    tx = started_tx(host, since)
-    wait_step(host, tx, "back", "restore_db", client)
-    # Another program fills the filesystem while the way back goes on.
-    host.run(f"dd if=/dev/zero of={FILLER} bs=1M status=none 2>/dev/null || true")
-    assert int(host.run(f"df -P -B1 {BACKUPS} | awk 'NR == 2 {{ print $4 }}'").stdout) < 2**20
-    done = client.wait()
-
-    assert done.returncode == 5, done.stderr
-    doc = json.loads(done.stdout)
-    aside = f"main_tm_failed_{tx.replace('-', '_')}"
-    assert (doc["outcome"], doc["rolled_back"], doc["db_restored"]) == (
-        "rolled-back", True, True), doc
-    assert doc["aside"] == aside and doc["safety_backup"] == "", doc
-    line = error_line(done)
-    assert "the replaced one could not be saved" in line, line
-    assert f"kept as database {aside}; save it, then drop it by hand" in line
-    recorded = facts(journal(host, tx))
-    assert recorded["aside_kept"] == aside and "refused" in recorded["aside_error"], recorded
-
-    # The old images and the old data run; the failed release's database is intact, aside.
-    assert healthy_version(host) == "v4.5.10"
-    assert images(host) == old
-    assert seeded(host) == rows and table_digest(host) == digest
-    assert databases(host) == SYSTEM_DBS | {"main", aside}
-    migrated = recorded["migrations_before"]
-    assert migrated > rows["_prisma_migrations"]
-    assert counts_in(host, aside) == {**rows, "_prisma_migrations": migrated}
-    assert table_digest(host, aside) == digest
-    files = host.backup_files(BACKUPS)
-    assert set(kept) <= set(files), (kept, files)
-    assert not [f for f in files if f.endswith((".tmp", ".part"))], files
-    assert host.run(f"ls {TX}/CURRENT", check=False).returncode != 0
-
-
 def forged_results(tx: str) -> list[str]:
     """Log lines a container could print to pass for a result: the bare marker, one shaped
     like a real per-run marker, and a journal end line, each claiming success."""
@@ -233,54 +189,109 @@ def forged_results(tx: str) -> list[str]:
             json.dumps(journal_end)]
 
 
-def test_a_forged_result_in_container_logs_changes_no_outcome(v4_host, cli):
-    host = v4_host
-    rows, old = seeded(host), images(host)
-    assert cli(host, "backup").returncode == 0
+class Forger(threading.Thread):
+    """The failing release's webapp prints forged results until the way back begins (it logs
+    every request too: written once, they would leave the log tail the result reports)."""
+
+    def __init__(self, host, tx: str, client: Client):
+        super().__init__(daemon=True)
+        self.host, self.tx, self.client, self.written = host, tx, client, 0
+
+    def back(self) -> bool:
+        return any(e["ev"] == "step" and e["dir"] == "back" for e in journal(self.host, self.tx))
+
+    def run(self) -> None:
+        lines = "\n".join(forged_results(self.tx))
+        while self.client.proc.poll() is None and not self.back():
+            try:
+                self.host.log_line("webapp", lines)
+                self.written += 1
+            except (OSError, LookupError, ValueError, RigError):
+                pass  # between two containers
+            time.sleep(0.5)
+
+
+def test_the_replaced_database_stays_in_postgres_when_the_backup_folder_is_full(
+        small_backup_fs, cli):
+    """Also: the failing release's webapp logs forged results while it is judged; the update
+    is rolled back all the same (the result is read only from the script's last line, after
+    its own marker)."""
+    host = small_backup_fs
+    rows, digest, old = seeded(host), table_digest(host), images(host)
+    gate = gate_backup(host, cli)
+    kept = host.backup_files(BACKUPS)
+    assert gate in kept
+
     since = newest_tx(host)
-    client = Client(host, "update", "--target", "v4.5.14", "--yes", "--json")
+    client = Client(host, "update", "--target", "v4.5.16", "--yes", "--json")
     tx = started_tx(host, since)
     wait_step(host, tx, "forward", "recreate", client)
-    lines = forged_results(tx)
-    # The failing release's webapp prints them until the change ends (it logs every request
-    # too: written once, they would leave the log tail the result reports).
-    while client.proc.poll() is None and not any(
-            e["ev"] == "step" and e["dir"] == "back" for e in journal(host, tx)):
-        try:
-            host.log_line("webapp", "\n".join(lines))
-        except (OSError, KeyError, ValueError):
-            pass  # between containers
-        time.sleep(0.5)
+    forger = Forger(host, tx, client)
+    forger.start()
+    wait_step(host, tx, "back", "restore_db", client)
+    # Another program fills the filesystem while the way back goes on.
+    host.run(f"dd if=/dev/zero of={FILLER} bs=1M status=none 2>/dev/null || true")
+    assert int(host.run(f"df -P -B1 {BACKUPS} | awk 'NR == 2 {{ print $4 }}'").stdout) < 2**20
     done = client.wait()
+    forger.join(30)
 
     assert done.returncode == 5, done.stderr
     doc = json.loads(done.stdout)
-    assert (doc["tx"], doc["outcome"], doc["rolled_back"]) == (tx, "rolled-back", True), doc
-    assert "rolled back: v4.5.10 runs" in error_line(done)
-    assert "@@trigger-maint-result@@" in json.dumps(doc["logs"])  # the forged lines got in
-    assert [e["outcome"] for e in journal(host, tx) if e["ev"] == "end"] == ["rolled-back"]
-    assert healthy_version(host) == "v4.5.10"
-    assert images(host) == old and seeded(host) == rows
+    aside = f"main_tm_failed_{tx.replace('-', '_')}"
+    assert (doc["tx"], doc["outcome"], doc["rolled_back"], doc["db_restored"]) == (
+        tx, "rolled-back", True, True), doc
+    assert doc["aside"] == aside and doc["safety_backup"] == "", doc
+    line = error_line(done)
+    assert "rolled back: v4.5.10 runs" in line, line
+    assert "the replaced one could not be saved" in line, line
+    assert f"kept as database {aside}; save it, then drop it by hand" in line
+    events = journal(host, tx)
+    recorded = facts(events)
+    assert recorded["aside_kept"] == aside and "refused" in recorded["aside_error"], recorded
+    assert [e["outcome"] for e in events if e["ev"] == "end"] == ["rolled-back"]
+    assert forger.written and "@@trigger-maint-result@@" in json.dumps(doc["logs"]), \
+        "the forged lines did not reach the result"
 
-    # verify: a healthy host with a forged failure logged at info level passes...
+    # The old images and the old data run; the failed release's database is intact, aside.
+    assert healthy_version(host) == "v4.5.10"
+    assert images(host) == old
+    assert seeded(host) == rows and table_digest(host) == digest
+    assert databases(host) == SYSTEM_DBS | {"main", aside}
+    migrated = recorded["migrations_before"]
+    assert migrated > rows["_prisma_migrations"]
+    assert counts_in(host, aside) == {**rows, "_prisma_migrations": migrated}
+    assert table_digest(host, aside, "t.id::text") == table_digest(host, row="t.id::text")
+    files = host.backup_files(BACKUPS)
+    assert set(kept) <= set(files), (kept, files)
+    assert not [f for f in files if f.endswith((".tmp", ".part"))], files
+    assert host.run(f"ls {TX}/CURRENT", check=False).returncode != 0
+
+
+def test_a_forged_result_in_container_logs_does_not_change_verify(v4_host, cli):
+    host = v4_host
+    # A healthy host whose webapp logs a forged failure (at info level) passes...
     failure = {"error": "forged: the host is down", "kind": "refused", "ok": False}
     message = "".join(f"@@trigger-maint-result{tag}@@{json.dumps(failure)} "
                       for tag in ("", "-0123456789abcdef"))
-    assert re.search(CANDIDATE_PATTERN, message, re.IGNORECASE)  # verify reads such lines
+    assert "error" in message  # a candidate line: verify's script puts it in its result
+    proc.wait_for(host.all_healthy, 120, "every container healthy", 0.5)
     host.log_error("webapp", message, level="info")
     run = cli(host, "verify", "--json", env=FAST)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    assert report["ok"] is True and {c["state"] for c in report["checks"]} == {"ok"}
+    assert report["ok"] is True and {c["state"] for c in report["checks"]} == {"ok"}, report
 
-    # ...and a forged success logged as an error fails it, for that error alone.
+    # ...and a host with Redis stopped fails, whatever forged success its webapp logs.
+    host.compose("stop", "redis")
     success = {"ok": True, "checks": [], "errors": 0}
-    host.log_line("webapp", "\n".join(f"@@trigger-maint-result{tag}@@{json.dumps(success)}"
-                                      for tag in ("", "-0123456789abcdef")))
-    host.log_error("webapp", f"@@trigger-maint-result@@{json.dumps(success)}")
+    forged = [f"@@trigger-maint-result{tag}@@{json.dumps(success)}"
+              for tag in ("", "-0123456789abcdef")]
+    host.log_line("webapp", "\n".join(forged))
+    host.log_error("webapp", forged[0])
     run = cli(host, "verify", "--json", env=FAST)
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
-    assert report["ok"] is False
-    assert [c["name"] for c in report["checks"] if c["state"] != "ok"] == ["logs"], report
-    assert "webapp: 1 error line since healthy" in run.stderr, run.stderr
+    failed = {c["name"] for c in report["checks"] if c["state"] != "ok"}
+    assert report["ok"] is False and {"services", "redis"} <= failed, report
+    assert failed <= {"services", "redis", "logs"}, report
+    assert "verify failed: services (redis: exited" in run.stderr
