@@ -2,7 +2,8 @@
 the rig's stand-in systemd-run (tests/rig/systemd_run.py) switched on for the host: an update
 and a rollback run as transient units `trigger-maint-<tx>.service` in a clean environment,
 their output in runner.log, and finish when the client is killed mid-change; a change whose
-runner was cut off is resumed under a fresh unit name (`-run2`)."""
+runner was cut off is resumed under a fresh unit name (`-run2`, or `-run3` when systemd-run
+refused `-run2` as a unit still loaded)."""
 
 import pytest
 
@@ -140,19 +141,30 @@ def test_a_resumed_change_runs_under_a_fresh_unit_name(sd_host, cli):
     assert not any(e["ev"] == "end" for e in journal(host, tx))
     assert current(host) == tx
 
+    # A unit of that name still loaded (say a failed one nobody collected): systemd-run
+    # refuses it, the resume fails without running anything and the change stays cut off.
+    second, third = unit_of(tx, 2), unit_of(tx, 3)
+    host.run(f"touch /run/systemd/transient/{second}")
+    refused = cli(host, "update", "--target", "v4.5.12", "--yes")
+    assert refused.returncode != 0
+    assert f"Unit {second} was already loaded or has a fragment file." in refused.stderr, \
+        refused.stderr
+    assert current(host) == tx and not any(e["ev"] == "end" for e in journal(host, tx))
+
+    # The next run resumes it under the next name.
     resumed = cli(host, "update", "--target", "v4.5.12", "--yes")
     assert f"{tx} was cut off" in resumed.stderr, resumed.stderr
-    second = unit_of(tx, 2)
-    assert f"started on the host (systemd unit {second})" in resumed.stderr
-    assert detached(host, tx) == f"systemd unit {second}"
-    assert host.run(f"cat {TX}/{tx}/units").stdout.split() == [first, second]
-    assert [u for u in systemd.started(host) if tx in u] == [first, second]
+    assert f"started on the host (systemd unit {third})" in resumed.stderr
+    assert detached(host, tx) == f"systemd unit {third}"
+    assert host.run(f"cat {TX}/{tx}/units").stdout.split() == [first, second, third]
+    assert [u for u in systemd.started(host) if tx in u] == [first, third]
     end = journal(host, tx)[-1]
     assert end["ev"] == "end" and end["outcome"] in ("done", "rolled-back"), end
     log = runner_log(host, tx)
-    assert f"Running as unit: {second}" in log
+    assert f"Running as unit: {third}" in log
     assert log.count(f"runner of {tx}: pid") == 2, log
     assert current(host) == ""
     assert healthy_version(host) in ("v4.5.10", "v4.5.12")
-    wait_unloaded(host, second)
-    assert exit_event(host, second)["left"] == []
+    wait_unloaded(host, third)
+    assert exit_event(host, third)["left"] == []
+    host.run(f"rm -f /run/systemd/transient/{second}")  # (off removes it too)

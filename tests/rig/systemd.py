@@ -18,7 +18,9 @@ def enable(host) -> None:
 
 
 def disable(host) -> None:
-    host.run(f"rm -f {TARGET} {TARGET}.tmp && rm -rf /run/systemd/system")
+    """Stand-in and /run/systemd/system gone, with the transient unit files (units still
+    running go on; their records stay in the events)."""
+    host.run(f"rm -f {TARGET} {TARGET}.tmp && rm -rf /run/systemd/system /run/systemd/transient")
 
 
 def enabled(host) -> bool:
