@@ -29,6 +29,18 @@ class Budgets:
     health: int
     health_fail: int
     short: int = 120  # bookkeeping steps
+    recreate: int = 600  # `docker compose up -d`: stop and start every service
+
+    # A step's budget is the watchdog's limit on the host: where a step has a limit of its
+    # own (the pull's, the dump's), the budget leaves it room to act first and clean up.
+    @property
+    def pull_step(self) -> int:
+        return self.pull + 60
+
+    @property
+    def dump_step(self) -> int:
+        """One dump or restore, then its checks and sync."""
+        return self.dump + 120
 
 
 @dataclass(frozen=True)
@@ -128,12 +140,13 @@ def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version
         forward.append(Step("pin", pin, change=True, says=f"pin {target} in "
                             f"{', '.join(pin[5:])}", budget=b.short))
     forward += [
-        Step("pull", change=True, says="pull the images (nothing is stopped)", budget=b.pull),
+        Step("pull", change=True, says="pull the images (nothing is stopped)",
+             budget=b.pull_step),
         Step("compare", (d,), says="stop here if nothing would change", budget=b.short),
         Step("guard_dump", (d,), says="guard dump: a verified dump of the database right "
-             "before the change", budget=b.dump),
+             "before the change", budget=b.dump_step),
         Step("recreate", change=True, says="recreate the services on the new images",
-             budget=b.short),
+             budget=b.recreate),
         Step("wait_healthy", _health(b), says="wait for health: every service up, "
              "/healthcheck 200; a crash, a restart, Docker's unhealthy or a failing "
              f"/healthcheck for {b.health_fail} s is known bad at once", budget=b.health + 30),
@@ -151,9 +164,9 @@ def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version
         Undo(n["recreate"], "restore_db", (d, *keep), "when migrations ran: restore the "
              "database from the guard dump (checked against its SHA-256), the live one kept "
              "aside; a damaged guard dump is not restored (the database stays as it is, the "
-             "old images come back all the same)", b.dump),
+             "old images come back all the same)", b.dump_step),
         Undo(n["recreate"], "recreate", (), "recreate the services on the old images",
-             b.short),
+             b.recreate),
         Undo(n["recreate"], "wait_healthy", _health(b), "wait for health", b.health + 30),
         Undo(n["recreate"], "check_images", (d,), "check every service runs its old image ID",
              b.short),
@@ -161,7 +174,7 @@ def update_plan(tx: str, paths: HostPaths, point: str, target: str, from_version
              b.short),
         Undo(n["recreate"], "save_aside", (), "save the failed release's database as a "
              "safety backup, then drop it (kept in PostgreSQL when it cannot be saved)",
-             b.dump),
+             b.dump_step),
     ]
     return Plan("update", tx, tuple(forward), tuple(back), facts)
 
@@ -175,7 +188,7 @@ def rollback_plan(tx: str, paths: HostPaths, point: RollbackPoint, migrations: i
         Step("recheck", (str(migrations), str(room)), says="check the database and the room "
              "for dumps are as planned", budget=b.short),
         Step("point_images", (d,), says=f"make sure the images of point {point.name} are on "
-             "the host (pulled by digest when pruned)", budget=b.pull),
+             "the host (pulled by digest when pruned)", budget=b.pull_step),
         Step("restore_files", (d,), change=True, says="put .env and the compose files back",
              budget=b.short),
         Step("retag", (d,), change=True, says="point the image tags at the point's images",
@@ -184,10 +197,10 @@ def rollback_plan(tx: str, paths: HostPaths, point: RollbackPoint, migrations: i
     if db_restore:
         forward.append(Step("restore_db", (d,), change=True, says="restore the database from "
                             f"the guard dump {point.guard} (checked against its SHA-256); the "
-                            "live one kept aside", budget=b.dump))
+                            "live one kept aside", budget=b.dump_step))
     forward += [
         Step("recreate", change=True, says="recreate the services on the point's images",
-             budget=b.short),
+             budget=b.recreate),
         Step("wait_healthy", _health(b), says="wait for health", budget=b.health + 30),
         Step("check_images", (d,), says="check every service runs the point's image ID",
              budget=b.short),
@@ -195,7 +208,7 @@ def rollback_plan(tx: str, paths: HostPaths, point: RollbackPoint, migrations: i
     ]
     if db_restore:
         forward.append(Step("save_aside", says="save the replaced database as a safety backup, "
-                            "then drop it", budget=b.dump))
+                            "then drop it", budget=b.dump_step))
     return Plan("rollback", tx, tuple(forward), (), facts)
 
 
@@ -204,20 +217,20 @@ def restore_plan(tx: str, backup: Backup, b: Budgets, facts: dict) -> Plan:
     aside, start, wait for health; on failure the databases go back and the services start."""
     forward = (
         Step("check_backup", (backup.name, backup.sha256), says=f"check {backup.name} against "
-             "its SHA-256, complete, holding the database", budget=b.dump),
+             "its SHA-256, complete, holding the database", budget=b.dump_step),
         Step("stop_services", change=True, says="stop every service but the database and "
-             "Redis", budget=b.short),
-        Step("safety_dump", says="safety dump of the live database", budget=b.dump),
+             "Redis", budget=b.recreate),
+        Step("safety_dump", says="safety dump of the live database", budget=b.dump_step),
         Step("restore_cluster", (backup.name,), says=f"restore {backup.name}, the live "
-             "databases renamed aside", budget=b.dump),
-        Step("start_services", says="start the stopped services", budget=b.short),
+             "databases renamed aside", budget=b.dump_step),
+        Step("start_services", says="start the stopped services", budget=b.recreate),
         Step("wait_healthy", _health(b), says="wait for health", budget=b.health + 30),
         Step("drop_aside", says="drop the databases kept aside", budget=b.short),
     )
     back = (
         Undo(4, "put_back", (), "drop the restored databases, rename the kept ones back",
              b.short),
-        Undo(2, "start_services", (), "start the stopped services", b.short),
+        Undo(2, "start_services", (), "start the stopped services", b.recreate),
         Undo(2, "wait_healthy", _health(b), "wait for health", b.health + 30),
     )
     return Plan("restore", tx, forward, back, facts)

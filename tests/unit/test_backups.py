@@ -353,7 +353,7 @@ def test_every_value_is_quoted():
         assert "TM_BACKUP_DIR='/srv/backups of '\"'\"'trigger'\"'\"''" in script
     assert "tm_backup 1 1 backup\n" in rendered["backup"]
     assert "tm_backup 0 0 backup\n" in rendered["backup-plain"]
-    assert "tm_do 1 check_backup 0 trigger-db-20261201-040019.sql.gz" in rendered["restore"]
+    assert "tm_do 1 check_backup 0 3720 trigger-db-20261201-040019.sql.gz" in rendered["restore"]
     assert "TM_VOLUMES=(shared)" in rendered["backup"]
     assert "TM_F=trigger-db-20261130-0300.sql.gz\n" in rendered["backups-verify"]
 

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -438,16 +439,51 @@ def test_the_runner_carries_out_the_plan_and_its_way_back():
     script = runner(plan)
     forward = [line.strip() for line in script.splitlines() if line.startswith("  tm_do ")]
     back = [line.strip() for line in script.splitlines() if line.startswith("  tm_undo ")]
-    assert forward[2].startswith("tm_do 3 pin 1 dotenv ")
+    assert forward[2].startswith("tm_do 3 pin 1 120 dotenv ")  # n, step, change, budget
     assert forward[2].endswith(" triggerdotdev/trigger.dev:v4.5.12 v4.5.12 TRIGGER_IMAGE_TAG "
                                ".env")
-    assert [line.split()[1:3] for line in back] == [[str(u.after), u.name] for u in plan.back]
+    assert [line.split()[1:4] for line in back] == [[str(u.after), u.name, str(u.budget)]
+                                                    for u in plan.back]
+    assert [line.split()[4] for line in forward] == [str(s.budget) for s in plan.forward]
     assert describe_plan(plan).splitlines()[3] == (
         "   3. pin v4.5.12 in .env  <- first change")
 
 
 def _function(script: str, name: str) -> str:
     return re.search(rf"^{name}\(\) {{.*?^}}$", script, re.S | re.M).group(0)
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (gone, or a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_step_past_its_budget_is_stopped_with_everything_it_started(tmp_path):
+    script = runner(plans()["update"])
+    defs = "\n".join(re.findall(rf"^{name}\(\) {{.*?^}}$", script, re.S | re.M)[-1]
+                     for name in ("tm_fail", "tm_cleanup", "tm_on_exit", "tm_try_within"))
+    shell = f"""set -euo pipefail
+TM_TXDIR={tmp_path} TM_HEART="" TM_WATCHER=""
+{defs}
+tm_step_slow() {{ tm_cleanup touch {tmp_path}/cleaned; sleep 60 & echo $! >{tmp_path}/child; sleep 60; }}
+tm_step_quick() {{ echo quick; }}
+tm_try_within 1 tm_step_slow; echo "slow $TM_TRY_RC"
+tm_try_within 30 tm_step_quick; echo "quick $TM_TRY_RC"
+"""
+    out = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=40)
+    assert out.stdout.splitlines() == ["slow 143", "quick", "quick 0"], out.stderr
+    assert (tmp_path / "step.err").read_text() == "stopped after its budget of 1 s"
+    assert (tmp_path / "cleaned").exists()  # the step's cleanups ran
+    child = int((tmp_path / "child").read_text())
+    for _ in range(50):  # its background child went with it
+        if _gone(child):
+            break
+        time.sleep(0.1)
+    assert _gone(child)
 
 
 def test_json_field_reads_sidecars_and_points(tmp_path):
