@@ -469,7 +469,9 @@ def test_a_step_past_its_budget_is_stopped_with_everything_it_started(tmp_path):
     shell = f"""set -euo pipefail
 TM_TXDIR={tmp_path} TM_HEART="" TM_WATCHER=""
 {defs}
-tm_step_slow() {{ tm_cleanup touch {tmp_path}/cleaned; sleep 60 & echo $! >{tmp_path}/child; sleep 60; }}
+tm_step_slow() {{
+  tm_cleanup touch {tmp_path}/cleaned; sleep 60 & echo $! >{tmp_path}/child; sleep 60
+}}
 tm_step_quick() {{ echo quick; }}
 tm_try_within 1 tm_step_slow; echo "slow $TM_TRY_RC"
 tm_try_within 30 tm_step_quick; echo "quick $TM_TRY_RC"
