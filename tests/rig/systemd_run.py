@@ -269,7 +269,9 @@ def service_child(path, argv, env, props, status_w) -> None:
         stdin = os.open("/dev/null", os.O_RDONLY)
         try:
             out = open_output(props["StandardOutput"], None)
-            err = open_output(props["StandardError"], out)
+            same = props["StandardError"] == props["StandardOutput"] != "inherit"
+            # the same file for both: one open file, as systemd's exec does
+            err = os.dup(out) if same else open_output(props["StandardError"], out)
         except OSError as exc:
             os.write(status_w, f"E209 {exc}\n".encode())
             os._exit(209)
@@ -287,8 +289,9 @@ def descendants(root: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = open(f"/proc/{entry}/stat").read()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                state, ppid = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[:2]
+                if state != "Z":  # a zombie is gone already, only not yet reaped
+                    parents[int(entry)] = int(ppid)
             except (OSError, ValueError, IndexError):
                 pass
     found, todo = [], [root]
@@ -416,8 +419,12 @@ def main(argv: list[str]) -> int:
         if not found:
             raise Fail(f"Failed to find executable {path}: No such file or directory")
         path = found
-    elif not os.path.isabs(path):
+    else:
         path = os.path.abspath(path)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise Fail(f"Failed to find executable {opts['command'][0]}: "
+                       + ("Permission denied" if os.path.exists(path)
+                          else "No such file or directory"))
     command = expand(opts["command"], env)
     unit = mangle(opts["unit"]) if opts["unit"] else f"run-u{uuid.uuid4().int % 100000}.service"
     description = opts["description"] or props.get("Description") or " ".join(opts["command"])
