@@ -73,10 +73,12 @@ def wait_step(host, tx: str, direction: str, name: str, client: Client,
               timeout: float = 300) -> list[dict]:
     """Wait until step `name` going `direction` is done; the journal then."""
     def done() -> bool:
-        assert client.proc.poll() is None or any(
-            e["ev"] == "step" for e in journal(host, tx)), "".join(client.err)
-        return any(e["ev"] == "step" and e["dir"] == direction and e["step"] == name
-                   and e["status"] == "done" for e in journal(host, tx))
+        events = journal(host, tx)
+        if any(e["ev"] == "step" and e["dir"] == direction and e["step"] == name
+               and e["status"] == "done" for e in events):
+            return True
+        assert not any(e["ev"] == "end" for e in events), (events[-1], "".join(client.err))
+        return False
     proc.wait_for(done, timeout, f"step {direction} {name} of {tx}", interval=0.2)
     return journal(host, tx)
 
