@@ -45,7 +45,7 @@ def test_fabric_options_inventory_names_and_json_lines(v4_host, cli, tmp_path):
     assert by_name.returncode == 0, by_name.stderr
     [doc] = documents(by_name.stdout)
     restarts = next(c for c in doc["checks"] if c["name"] == "restarts")
-    assert doc["host"] == "acme" and restarts["value"] == "no restarts in 1 s"
+    assert doc["host"] == "acme" and restarts["detail"] == "no restarts in 1 s"
 
     planned = cli(host, "update", "--target", "v4.5.12", "--dry-run", "--scripts", "--json")
     assert planned.returncode == 0, planned.stderr
