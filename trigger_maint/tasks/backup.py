@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import backups, hostpaths, transactions, units
+from .. import backups, hostpaths, units
 from ..backups import Backup, Folder
 from ..confirm import UNATTENDED, Confirm, from_flags
 from ..errors import CHECK_FAILED, ConfigError, OperationError, UnsafeError
@@ -28,7 +28,7 @@ from ..scripts.backups import (
     dump_inputs,
 )
 from ..scripts.base import install_inputs
-from .change import attach, budgets, execute, planned, prepare, raise_for, report_change, resume
+from .change import budgets, execute, planned, prepare, raise_for, report_change, settle_earlier
 from .common import check_exit, phase_task, run_preflight, session_for
 
 WINDOW = 8 * 1024 * 1024  # bytes asked for ahead of the writer while downloading: the memory bound
@@ -111,18 +111,11 @@ def run_restore(session, name: str | None = None,
     """Restore backup `name` (default: the newest that counts) into the live installation, as
     a transaction the host owns: safety dump first, the live databases put back on failure."""
     prep = prepare(session, "restore")
-    pre, facts, before = prep.pre, prep.facts, prep.before
-    if before.action in (transactions.ATTACH, transactions.REPORT):
-        session.note(before.reason)
-        j = attach(session, pre, before.tx, "restore")
-        return _restored(session, j, str(j.facts.get("restored") or ""),
-                         before.action == transactions.REPORT)
-    abandon = ""
-    if before.action == transactions.RESUME:
-        j = resume(session, pre, facts, before.tx, facts.transactions.kind or "change")
-        if j is not None:
-            return _restored(session, j, str(j.facts.get("restored") or ""))
-        abandon = before.tx
+    pre, facts = prep.pre, prep.facts
+    earlier = settle_earlier(session, prep, "restore")
+    if earlier.journal is not None:
+        return _restored(session, earlier.journal,
+                         str(earlier.journal.facts.get("restored") or ""), earlier.reported)
     found = backups.in_folder(facts.folder)
     chosen = backups.find(found, name) if name else backups.newest_usable(
         found, backups.RESTORABLE)
@@ -143,7 +136,7 @@ def run_restore(session, name: str | None = None,
     ok, why = confirm.allows(f"{session.label}: {what}?")
     if not ok:
         raise UnsafeError(f"{session.label}: restore not done: {why}")
-    return _restored(session, execute(session, pre, plan, abandon), chosen.name)
+    return _restored(session, execute(session, pre, plan, earlier.abandon), chosen.name)
 
 
 def _restored(session, j, name, reported=False) -> RestoreResult:

@@ -148,6 +148,32 @@ def prepare(session, kind: str) -> Prepared:
     return Prepared(pre, facts, transactions.before_change(facts.transactions, kind))
 
 
+@dataclasses.dataclass(frozen=True)
+class Earlier:
+    """What became of a change found on the host before a new one could start: its journal
+    when this run followed it to its end (`reported`: it had ended with no client), else the
+    id of one that changed nothing and is to be dropped (`abandon`)."""
+
+    journal: Journal | None = None
+    reported: bool = False
+    abandon: str = ""
+
+
+def settle_earlier(session, prep: Prepared, kind: str) -> Earlier:
+    """Before a new change of `kind`: follow one under way, report one that ended unseen,
+    carry one that was cut off forward or back (or drop it when it changed nothing)."""
+    before = prep.before
+    label = prep.facts.transactions.kind or kind
+    if before.action in (transactions.ATTACH, transactions.REPORT):
+        session.note(before.reason)
+        return Earlier(attach(session, prep.pre, before.tx, label),
+                       reported=before.action == transactions.REPORT)
+    if before.action == transactions.RESUME:
+        j = resume(session, prep.pre, prep.facts, before.tx, label)
+        return Earlier(j) if j is not None else Earlier(abandon=before.tx)
+    return Earlier()
+
+
 def raise_for(session, code: int, message: str, result) -> None:
     """The error a change's outcome stands for (exit 4 or 5), carrying its result."""
     if not code:

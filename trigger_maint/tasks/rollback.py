@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .. import backups, points, transactions
+from .. import backups, points
 from ..confirm import UNATTENDED, Confirm, from_flags
 from ..errors import ConfigError, UnsafeError
 from ..outcomes import Planned, RollbackResult, describe_rollback, rollback_result
@@ -14,7 +14,6 @@ from ..plans import rollback_plan, room, tx_id
 from ..points import RollbackPoint
 from ..updating import check_point
 from .change import (
-    attach,
     budgets,
     execute,
     paths_of,
@@ -22,7 +21,7 @@ from .change import (
     prepare,
     raise_for,
     report_change,
-    resume,
+    settle_earlier,
 )
 from .common import phase_task, session_for
 
@@ -45,19 +44,11 @@ def run_rollback(session, point=None, confirm: Confirm = UNATTENDED,
     A database restore needs `db` (--yes). A change cut off half-way is carried back first."""
     wanted = check_point(point)
     prep = prepare(session, "rollback")
-    pre, facts, before = prep.pre, prep.facts, prep.before
-    if before.action in (transactions.ATTACH, transactions.REPORT):
-        session.note(before.reason)
-        j = attach(session, pre, before.tx, "rollback")
-        return _result(session, j, str(j.facts.get("point") or ""),
-                       before.action == transactions.REPORT)
-    abandon = ""
-    if before.action == transactions.RESUME:
-        session.note(before.reason)
-        j = resume(session, pre, facts, before.tx, facts.transactions.kind or "change")
-        if j is not None:
-            return _result(session, j, str(j.facts.get("point") or ""))
-        abandon = before.tx
+    pre, facts = prep.pre, prep.facts
+    earlier = settle_earlier(session, prep, "rollback")
+    if earlier.journal is not None:
+        return _result(session, earlier.journal, str(earlier.journal.facts.get("point") or ""),
+                       earlier.reported)
     choice = points.choose(list(facts.points), wanted)
     if choice.point is None:
         raise (ConfigError if wanted else UnsafeError)(
@@ -90,7 +81,7 @@ def run_rollback(session, point=None, confirm: Confirm = UNATTENDED,
     ok, why = confirm.allows(f"{session.label}: {what}?")
     if not ok:
         raise UnsafeError(f"{session.label}: rollback not done: {why}")
-    return _result(session, execute(session, pre, plan, abandon), target.name)
+    return _result(session, execute(session, pre, plan, earlier.abandon), target.name)
 
 
 def describe_points(found: list[RollbackPoint]) -> str:

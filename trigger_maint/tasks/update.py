@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .. import backups, points, transactions
+from .. import backups, points
 from ..confirm import UNATTENDED, Confirm, from_flags
 from ..errors import UnsafeError
 from ..inventory import normalize_version
@@ -14,7 +14,6 @@ from ..plans import room, tx_id, update_gate, update_plan
 from ..units import v
 from ..updating import check_direction, check_hazards, choose_target, hazards_for, pin_args
 from .change import (
-    attach,
     budgets,
     execute,
     host_spec,
@@ -23,7 +22,7 @@ from .change import (
     prepare,
     raise_for,
     report_change,
-    resume,
+    settle_earlier,
 )
 from .common import phase_task, session_for
 
@@ -42,20 +41,13 @@ def run_update(session, target=None, force=False, ack=(),
     (exit 5) when it failed after one (the host rolled back by itself)."""
     tag = choose_target(target, session.outcomes.get("research"))
     prep = prepare(session, "update")
-    pre, facts, before = prep.pre, prep.facts, prep.before
+    pre, facts = prep.pre, prep.facts
     running = pre.installation.running
-    if before.action in (transactions.ATTACH, transactions.REPORT):
-        session.note(before.reason)
-        j = attach(session, pre, before.tx, "update")
+    earlier = settle_earlier(session, prep, "update")
+    if earlier.journal is not None:
+        j = earlier.journal
         return _result(session, j, j.facts.get("from_version") or running,
-                       j.facts.get("target") or "", reported=before.action == "report")
-    abandon = ""
-    if before.action == transactions.RESUME:
-        j = resume(session, pre, facts, before.tx, "update")
-        if j is not None:
-            return _result(session, j, j.facts.get("from_version") or running,
-                           j.facts.get("target") or "")
-        abandon = before.tx
+                       j.facts.get("target") or "", reported=earlier.reported)
     if tag and running and normalize_version(tag) == running:
         done = already(running, tag)
         session.outcomes["update"] = done
@@ -92,7 +84,7 @@ def run_update(session, target=None, force=False, ack=(),
     ok, why = confirm.allows(f"{session.label}: {wanted}?")
     if not ok:
         raise UnsafeError(f"{session.label}: update not done: {why}")
-    j = execute(session, pre, plan, abandon)
+    j = execute(session, pre, plan, earlier.abandon)
     return _result(session, j, running, tag or "", getattr(gate.backup, "name", ""))
 
 
