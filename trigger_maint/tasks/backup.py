@@ -28,7 +28,7 @@ from ..scripts.backups import (
     dump_inputs,
 )
 from ..scripts.base import install_inputs
-from .change import budgets, execute, planned, prepare, raise_for, report_change, settle_earlier
+from .change import budgets, carry_out, prepare, raise_for, report_change, settle_earlier
 from .common import check_exit, phase_task, run_preflight, session_for
 
 WINDOW = 8 * 1024 * 1024  # bytes asked for ahead of the writer while downloading: the memory bound
@@ -131,12 +131,8 @@ def run_restore(session, name: str | None = None,
     plan = restore_plan(tx_id(now, "restore"), chosen, budgets(session.settings),
                         facts={"backup": chosen.name, "taken": backups.summary(chosen)})
     what = f"replace the live database with {chosen.name} (taken {backups.summary(chosen)})"
-    if session.dry_run:
-        return planned(session, pre, plan, f"would {what}")
-    ok, why = confirm.allows(f"{session.label}: {what}?")
-    if not ok:
-        raise UnsafeError(f"{session.label}: restore not done: {why}")
-    return _restored(session, execute(session, pre, plan, earlier.abandon), chosen.name)
+    done = carry_out(session, prep, plan, what, confirm, earlier)
+    return done if isinstance(done, Planned) else _restored(session, done, chosen.name)
 
 
 def _restored(session, j, name, reported=False) -> RestoreResult:

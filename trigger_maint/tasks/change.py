@@ -8,6 +8,7 @@ import dataclasses
 import time
 
 from .. import transactions
+from ..confirm import Confirm
 from ..errors import ConnectError, MaintError, OperationError, UnsafeError
 from ..hostpaths import HostPaths
 from ..installation import Preflight
@@ -172,6 +173,18 @@ def settle_earlier(session, prep: Prepared, kind: str) -> Earlier:
         j = resume(session, prep.pre, prep.facts, before.tx, label)
         return Earlier(j) if j is not None else Earlier(abandon=before.tx)
     return Earlier()
+
+
+def carry_out(session, prep: Prepared, plan: Plan, what: str, confirm: Confirm,
+              earlier: Earlier) -> Journal | Planned:
+    """The plan shown under --dry-run; else, once `confirm` allows `what`, carried out on the
+    host to its end (UnsafeError when not confirmed)."""
+    if session.dry_run:
+        return planned(session, prep.pre, plan, f"would {what}")
+    ok, why = confirm.allows(f"{session.label}: {what}?")
+    if not ok:
+        raise UnsafeError(f"{session.label}: {plan.kind} not done: {why}")
+    return execute(session, prep.pre, plan, earlier.abandon)
 
 
 def raise_for(session, code: int, message: str, result) -> None:

@@ -15,9 +15,8 @@ from ..points import RollbackPoint
 from ..updating import check_point
 from .change import (
     budgets,
-    execute,
+    carry_out,
     paths_of,
-    planned,
     prepare,
     raise_for,
     report_change,
@@ -76,12 +75,8 @@ def run_rollback(session, point=None, confirm: Confirm = UNATTENDED,
                                 "to_version": target.version})
     what = f"roll back to {target.name} (v{target.version or '?'})" + (
         ", restoring the database" if need.db_restore else "")
-    if session.dry_run:
-        return planned(session, pre, plan, f"would {what}")
-    ok, why = confirm.allows(f"{session.label}: {what}?")
-    if not ok:
-        raise UnsafeError(f"{session.label}: rollback not done: {why}")
-    return _result(session, execute(session, pre, plan, earlier.abandon), target.name)
+    done = carry_out(session, prep, plan, what, confirm, earlier)
+    return done if isinstance(done, Planned) else _result(session, done, target.name)
 
 
 def describe_points(found: list[RollbackPoint]) -> str:

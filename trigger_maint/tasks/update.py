@@ -15,10 +15,9 @@ from ..units import v
 from ..updating import check_direction, check_hazards, choose_target, hazards_for, pin_args
 from .change import (
     budgets,
-    execute,
+    carry_out,
     host_spec,
     paths_of,
-    planned,
     prepare,
     raise_for,
     report_change,
@@ -79,13 +78,9 @@ def run_update(session, target=None, force=False, ack=(),
         facts={"from_version": running, "target": tag, "gate_backup": getattr(
             gate.backup, "name", ""), "migrations": facts.migrations}, fallback=gate.backup)
     wanted = f"update {v(running) or 'the installation'} to {tag or 'the current image tags'}"
-    if session.dry_run:
-        return planned(session, pre, plan, f"would {wanted}")
-    ok, why = confirm.allows(f"{session.label}: {wanted}?")
-    if not ok:
-        raise UnsafeError(f"{session.label}: update not done: {why}")
-    j = execute(session, pre, plan, earlier.abandon)
-    return _result(session, j, running, tag or "", getattr(gate.backup, "name", ""))
+    done = carry_out(session, prep, plan, wanted, confirm, earlier)
+    return done if isinstance(done, Planned) else _result(
+        session, done, running, tag or "", getattr(gate.backup, "name", ""))
 
 
 @phase_task(iterable=["ack"], help={
