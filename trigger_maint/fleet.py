@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 
 from . import checklist as cl
 from . import status_report
@@ -335,12 +336,42 @@ def result_cell_of(entry: Mapping) -> str:
     return state if state in (OK, SKIPPED) else f"{state} ({entry.get('exit_code')})"
 
 
+AFTER_MAX_AGE = timedelta(hours=24)  # an older canary stage vouches for no rollout
+CLOCK_SKEW = timedelta(minutes=5)  # between the runner that wrote a report and this one
+
+
+def run_problem(report: dict, members: Sequence[Member], shard: Shard,
+                now: datetime) -> str | None:
+    """Why `report` (see load_report) is not the report of shard 1 of this very fleet run:
+    another shard's or another fleet's, or one that ended more than AFTER_MAX_AGE ago (or
+    later than now); None when it is."""
+    theirs = report.get("shard")
+    if theirs is not None:
+        if (theirs["index"], theirs["count"]) != (1, shard.count):
+            return (f"it is the report of shard {theirs['index']}/{theirs['count']}, not of "
+                    f"shard 1/{shard.count}")
+        if sorted(map(str, theirs["members"])) != sorted(m.name for m in members):
+            return "it is the report of another fleet (its hosts are not this run's)"
+    try:
+        finished = datetime.fromisoformat(str(report["finished_at"]))
+        age = now - finished
+    except (TypeError, ValueError):
+        return f"its finished_at {report['finished_at']!r} is not a time with a zone"
+    if age > AFTER_MAX_AGE:
+        return (f"it ended {int(age.total_seconds() // 3600)} h ago, and a canary stage "
+                f"vouches for {int(AFTER_MAX_AGE.total_seconds() // 3600)} h at most: run "
+                "shard 1 again")
+    if -age > CLOCK_SKEW:
+        return f"it ended in the future ({report['finished_at']})"
+    return None
+
+
 def after_check(report: dict, source: str, members: Sequence[Member], canary: int | None,
-                shard: Shard) -> None:
-    """Refuse (UnsafeError, exit 4) unless `report`, read from `source`, shows every canary
-    of the fleet succeeded."""
+                shard: Shard, now: datetime) -> None:
+    """Refuse (UnsafeError, exit 4) unless `report`, read from `source`, is shard 1's of
+    this fleet run (run_problem) and shows every canary of the fleet succeeded."""
     canaries = canary_names([m.name for m in members], canary)
-    problem = canary_problem(report, canaries)
+    problem = run_problem(report, members, shard, now) or canary_problem(report, canaries)
     if problem:
         raise UnsafeError(f"fleet maintain shard {shard} refused: {source}: {problem}; "
                           "no host contacted")

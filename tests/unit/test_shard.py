@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -295,10 +296,13 @@ def canary_report(**first):
     return doc
 
 
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)  # after the reports above ended
+
+
 def test_a_later_shard_goes_on_only_when_the_report_shows_every_canary_succeeded():
     fleet_members = members(FLEET)
-    fleet.after_check(canary_report(), "s1.json", fleet_members, 1, Shard(2, 3))
-    fleet.after_check(shard_docs(3)[0][1], "s1.json", fleet_members, 1, Shard(2, 3))
+    fleet.after_check(canary_report(), "s1.json", fleet_members, 1, Shard(2, 3), NOW)
+    fleet.after_check(shard_docs(3)[0][1], "s1.json", fleet_members, 1, Shard(2, 3), NOW)
     cases = [
         (canary_report(state="failed", exit_code=5), "canary canary-1 failed (5)"),
         (canary_report(state="skipped"), "canary canary-1 skipped"),
@@ -309,12 +313,36 @@ def test_a_later_shard_goes_on_only_when_the_report_shows_every_canary_succeeded
     ]
     for report, problem in cases:
         with pytest.raises(UnsafeError) as caught:
-            fleet.after_check(report, "s1.json", fleet_members, 1, Shard(2, 3))
+            fleet.after_check(report, "s1.json", fleet_members, 1, Shard(2, 3), NOW)
         assert str(caught.value) == f"fleet maintain shard 2/3 refused: s1.json: {problem}; " \
                                     "no host contacted"
         assert caught.value.exit_code == 4
     with pytest.raises(UnsafeError, match="eu-1 was not a canary there"):  # two canaries here
-        fleet.after_check(canary_report(), "s1.json", fleet_members, 2, Shard(3, 3))
+        fleet.after_check(canary_report(), "s1.json", fleet_members, 2, Shard(3, 3), NOW)
+
+
+@pytest.mark.parametrize("report, shard, now, problem", [
+    (0, Shard(2, 3), NOW, None),
+    (1, Shard(3, 3), NOW, "it is the report of shard 2/3, not of shard 1/3"),
+    (0, Shard(2, 4), NOW, "it is the report of shard 1/3, not of shard 1/4"),
+    (0, Shard(2, 3), NOW + timedelta(hours=25), "it ended 25 h ago, and a canary stage "
+                                                 "vouches for 24 h at most: run shard 1 again"),
+    (0, Shard(2, 3), NOW - timedelta(hours=2), "it ended in the future (2026-01-05T11:20:00Z)"),
+    ("unsharded", Shard(2, 3), NOW, None),
+    ("naive", Shard(2, 3), NOW, "its finished_at '2026-01-05T10:30:00' is not a time with a "
+                                "zone"),
+])
+def test_only_shard_1_of_this_fleet_run_vouches_for_a_later_shard(report, shard, now,
+                                                                   problem):
+    docs = {i: doc for i, (_, doc) in enumerate(shard_docs(3))}
+    docs.update(unsharded=canary_report(), naive=whole_doc(finished_at="2026-01-05T10:30:00"))
+    assert fleet.run_problem(docs[report], members(FLEET), shard, now) == problem
+
+
+def test_the_report_of_another_fleet_vouches_for_nothing():
+    (_, first), *_ = shard_docs(3)
+    assert fleet.run_problem(first, members(FLEET[:-1]), Shard(2, 3), NOW) == (
+        "it is the report of another fleet (its hosts are not this run's)")
 
 
 # The command line, against ports where nothing listens: exit 3 proves hosts were tried.
@@ -363,8 +391,9 @@ def test_a_later_shard_of_fleet_maintain_needs_the_canaries_report(tmp_path):
         'FILE (docs/scheduling.md, "Fleets on several runners"); no host contacted')
     assert "| done in" not in done.stderr and not (tmp_path / "reports").exists()
 
+    recent = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     failed = {"schema": "trigger-maint/1", "task": "fleet-maintain", "host": None,
-              **whole_doc([host("127.0.0.1:9", "canary", 5)])}
+              **whole_doc([host("127.0.0.1:9", "canary", 5)], **recent)}
     (tmp_path / "s1.json").write_text(json.dumps(failed))
     done = cli(*args, "--after", str(tmp_path / "s1.json"), env=env)
     assert done.returncode == 4
@@ -372,7 +401,8 @@ def test_a_later_shard_of_fleet_maintain_needs_the_canaries_report(tmp_path):
                                f"{tmp_path / 's1.json'}: canary 127.0.0.1:9 failed (5); "
                                "no host contacted")
 
-    (tmp_path / "s1.json").write_text(json.dumps(whole_doc([host("127.0.0.1:9", "canary")])))
+    (tmp_path / "s1.json").write_text(json.dumps(whole_doc([host("127.0.0.1:9", "canary")],
+                                                            **recent)))
     done = cli(*args, "--after", str(tmp_path / "s1.json"), "--json", env=env)
     assert done.returncode == 3, done.stderr  # it ran: its hosts are unreachable
     doc = json.loads(done.stdout)

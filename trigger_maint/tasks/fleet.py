@@ -90,7 +90,7 @@ def check_after(members, canary: int | None, shard: fleet.Shard | None,
     if not after:
         raise UnsafeError(f"fleet maintain shard {shard} refused: shards after the first wait "
                           f"for the canaries; {AFTER_HOW}; no host contacted")
-    fleet.after_check(read_report(after), after, members, canary, shard)
+    fleet.after_check(read_report(after), after, members, canary, shard, _now())
 
 
 def run(c, task: str, job, *, group, parallel, canary=None, dry_run=False, json=False,
