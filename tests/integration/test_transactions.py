@@ -74,6 +74,10 @@ def settle(host, since: str) -> dict:
     proc.wait_for(lambda: any(e["ev"] == "end" for e in journal(host, tx)), 400,
                   f"the host to end {tx}", interval=0.5)
     assert current(host) == ""
+    # The runner writes its end, then exits; once it is gone nothing may hold the host lock.
+    pid = host.run(f"cat {TX}/{tx}/pid").stdout.strip()
+    proc.wait_for(lambda: host.run(f"kill -0 {pid}", check=False).returncode != 0, 30,
+                  f"the runner of {tx} to exit", interval=0.2)
     assert host.run("flock -n /run/lock/trigger-maint.lock true", check=False).returncode == 0
     return journal(host, tx)[-1]
 
